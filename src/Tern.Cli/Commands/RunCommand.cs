@@ -1,0 +1,100 @@
+// `tern run`: boots one guest on this machine, with its console on the terminal and the
+// guest's exit code (SiFive finisher or HTIF) as the process exit code.
+using System.CommandLine;
+using Tern.Machine;
+using Tern.Machine.Boot;
+
+namespace Tern.Cli.Commands;
+
+/// <summary>The `tern run` verb.</summary>
+public static class RunCommand
+{
+    /// <summary>Exit code when tern itself rejects the request (bad argument, unreadable image).</summary>
+    public const int UsageError = 2;
+
+    /// <summary>Exit code when the guest did not finish (timeout or instruction limit).</summary>
+    public const int GuestDidNotFinish = 124;
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var kernel = new Option<FileInfo>("--kernel") { Description = "Kernel image: an ELF, or a raw image loaded at 0x80000000.", Required = true };
+        var bios = new Option<string>("--bios") { Description = "Firmware: 'none' runs the kernel directly in M-mode.", DefaultValueFactory = _ => "none" };
+        var mem = new Option<string>("--mem") { Description = "Guest RAM size (e.g. 256M, 1G).", DefaultValueFactory = _ => "256M" };
+        var htif = new Option<bool>("--htif") { Description = "Watch the ELF's tohost symbol: exit 0 when the program writes 1, else the failing test number." };
+        var clock = new Option<ClockMode>("--clock") { Description = "Guest time: host (follows the host clock) or icount (derived from instructions; deterministic).", DefaultValueFactory = _ => ClockMode.Host };
+        var maxInsns = new Option<ulong>("--max-instructions") { Description = "Stop after this many instructions (0 = no limit)." };
+        var timeout = new Option<double>("--timeout") { Description = "Stop after this many seconds of wall-clock time.", DefaultValueFactory = _ => 3600 };
+        var stats = new Option<bool>("--stats") { Description = "Print instructions retired, time and MIPS at exit." };
+        var cmd = new Command("run", "Run a guest program on this machine.") { kernel, bios, mem, htif, clock, maxInsns, timeout, stats };
+        cmd.SetAction(parse =>
+        {
+            var err = parse.InvocationConfiguration.Error;
+            string biosValue = parse.GetValue(bios)!;
+            if (!string.Equals(biosValue, "none", StringComparison.Ordinal))
+            {
+                err.WriteLine($"tern run: --bios {biosValue}: only '--bios none' is supported by this build (firmware boot is not available yet).");
+                return UsageError;
+            }
+            if (!SizeParser.TryParse(parse.GetValue(mem)!, out ulong memBytes) || memBytes < VirtMachine.MinMemory || memBytes > VirtMachine.MaxMemory)
+            {
+                err.WriteLine($"tern run: --mem {parse.GetValue(mem)}: expected a size from 16M to 8G, such as 256M.");
+                return UsageError;
+            }
+            double seconds = parse.GetValue(timeout);
+            if (!(seconds > 0))
+            {
+                err.WriteLine("tern run: --timeout must be a positive number of seconds.");
+                return UsageError;
+            }
+            var file = parse.GetValue(kernel)!;
+            byte[] image;
+            try
+            {
+                image = File.ReadAllBytes(file.FullName);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                err.WriteLine($"tern run: cannot read kernel '{file.FullName}': {e.Message}");
+                return UsageError;
+            }
+            using var stdout = Console.OpenStandardOutput();
+            GuestRunResult result;
+            try
+            {
+                result = GuestRunner.Run(new GuestRunOptions
+                {
+                    Kernel = image,
+                    Htif = parse.GetValue(htif),
+                    MemoryBytes = memBytes,
+                    Clock = parse.GetValue(clock),
+                    MaxInstructions = parse.GetValue(maxInsns),
+                    Timeout = TimeSpan.FromSeconds(seconds),
+                    ConsoleOutput = stdout,
+                });
+            }
+            catch (InvalidImageException e)
+            {
+                err.WriteLine($"tern run: {file.Name}: {e.Message}");
+                return UsageError;
+            }
+            if (parse.GetValue(stats))
+            {
+                double mips = result.InstructionsRetired / Math.Max(result.Elapsed.TotalSeconds, 1e-9) / 1e6;
+                err.WriteLine($"tern: {result.InstructionsRetired:N0} instructions in {result.Elapsed.TotalSeconds:F3} s ({mips:F1} MIPS)");
+            }
+            switch (result.Reason)
+            {
+                case ExitReason.Htif when result.ExitCode != 0:
+                    err.WriteLine($"tern run: {result.Message}");
+                    return result.ExitCode;
+                case ExitReason.Htif or ExitReason.PowerOff:
+                    return result.ExitCode;
+                default:
+                    err.WriteLine($"tern run: {result.Message}");
+                    return GuestDidNotFinish;
+            }
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,82 @@
+// Runs one guest program to completion: the code path shared by `tern run`, the ISA test
+// suite and the differential tests.
+namespace Tern.Machine;
+
+/// <summary>How guest time advances.</summary>
+public enum ClockMode
+{
+    /// <summary>Guest time follows the host's monotonic clock.</summary>
+    Host,
+    /// <summary>Guest time is derived from retired instructions: runs are deterministic.</summary>
+    Icount,
+}
+
+/// <summary>Why a guest run ended.</summary>
+public enum ExitReason
+{
+    /// <summary>The guest powered off through the SiFive test finisher.</summary>
+    PowerOff,
+    /// <summary>The guest wrote an exit value to HTIF tohost.</summary>
+    Htif,
+    /// <summary>The instruction limit was reached.</summary>
+    InstructionLimit,
+    /// <summary>The wall-clock timeout was reached.</summary>
+    Timeout,
+}
+
+/// <summary>What to run and how.</summary>
+public sealed record GuestRunOptions
+{
+    /// <summary>The kernel image: an ELF (detected by its magic) or a raw image loaded at RAM base.</summary>
+    public required byte[] Kernel { get; init; }
+    /// <summary>Watch the ELF's tohost symbol (RISC-V test convention).</summary>
+    public bool Htif { get; init; }
+    /// <summary>Guest RAM size in bytes.</summary>
+    public ulong MemoryBytes { get; init; } = 256UL << 20;
+    /// <summary>Stop after this many retired instructions (0 = no limit).</summary>
+    public ulong MaxInstructions { get; init; }
+    /// <summary>Stop after this much wall-clock time.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>How guest time advances.</summary>
+    public ClockMode Clock { get; init; } = ClockMode.Host;
+    /// <summary>Where the guest's UART (and HTIF console) output goes; null collects it into the result.</summary>
+    public Stream? ConsoleOutput { get; init; }
+}
+
+/// <summary>The outcome of a guest run.</summary>
+public sealed record GuestRunResult(
+    ExitReason Reason,
+    int ExitCode,
+    string ConsoleOutput,
+    ulong InstructionsRetired,
+    TimeSpan Elapsed,
+    string Message);
+
+/// <summary>Runs a guest program from start to exit.</summary>
+public static class GuestRunner
+{
+    /// <summary>Builds a machine, loads the kernel, runs it and reports how it ended.</summary>
+    public static GuestRunResult Run(GuestRunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var collected = options.ConsoleOutput is null ? new MemoryStream() : null;
+        var console = options.ConsoleOutput ?? collected!;
+        using var machine = new VirtMachine(new MachineOptions { MemoryBytes = options.MemoryBytes, Clock = options.Clock, Console = console });
+        machine.LoadKernel(options.Kernel, options.Htif);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var reason = machine.Run(options.MaxInstructions, options.Timeout);
+        watch.Stop();
+        console.Flush();
+        string text = collected is null ? "" : System.Text.Encoding.UTF8.GetString(collected.ToArray());
+        string message = reason switch
+        {
+            ExitReason.Htif when machine.ExitCode == 0 => "PASS",
+            ExitReason.Htif => $"FAIL: test {machine.ExitCode}",
+            ExitReason.PowerOff => $"powered off with code {machine.ExitCode}",
+            ExitReason.InstructionLimit => $"instruction limit reached at pc 0x{machine.Hart.Pc:x}",
+            _ => $"timed out at pc 0x{machine.Hart.Pc:x}",
+        };
+        int code = reason is ExitReason.Htif or ExitReason.PowerOff ? machine.ExitCode : -1;
+        return new GuestRunResult(reason, code, text, machine.Hart.InstructionsRetired, watch.Elapsed, message);
+    }
+}
