@@ -17,6 +17,36 @@ internal sealed class Block
 
     /// <summary>Byte offset just past the last instruction.</summary>
     public int EndOffset { get; }
+
+    /// <summary>Set when the page was written: the block must not be entered again.</summary>
+    public bool Dead;
+
+    // Two remembered successors (a branch's taken and fall-through targets), each valid only
+    // for the translation epoch of the hart that linked it: epochs are unique across harts.
+    public Block? Next0, Next1;
+    public ulong Pc0, Pc1;
+    public long Epoch0, Epoch1;
+
+    public Block? Successor(ulong pc, long epoch)
+    {
+        if (Pc0 == pc && Epoch0 == epoch && Next0 is { Dead: false } a)
+            return a;
+        if (Pc1 == pc && Epoch1 == epoch && Next1 is { Dead: false } b)
+            return b;
+        return null;
+    }
+
+    public void Link(ulong pc, long epoch, Block next)
+    {
+        if (Epoch0 != epoch || Next0 is null || Next0.Dead)
+        {
+            Next0 = next; Pc0 = pc; Epoch0 = epoch;
+        }
+        else
+        {
+            Next1 = next; Pc1 = pc; Epoch1 = epoch;
+        }
+    }
 }
 
 /// <summary>Blocks indexed by physical page and halfword offset, shared by all harts of a machine.</summary>
@@ -34,7 +64,21 @@ internal sealed class CodeCache
         blocks[offset >> 1] = block;
     }
 
-    public void InvalidatePage(int page) => _pages[page] = null;
+    /// <summary>Hands out translation epochs, unique across the harts sharing this cache.</summary>
+    public long NewEpoch() => ++_epochs;
 
-    public void Clear() => Array.Clear(_pages);
+    private long _epochs;
+
+    public void InvalidatePage(int page)
+    {
+        var blocks = _pages[page];
+        if (blocks is null)
+            return;
+        foreach (var b in blocks)
+        {
+            if (b is not null)
+                b.Dead = true;
+        }
+        _pages[page] = null;
+    }
 }

@@ -47,6 +47,7 @@ public sealed unsafe partial class Hart
     /// <summary>Drops every cached translation (all kinds, all privilege levels).</summary>
     public void FlushTlb()
     {
+        _epoch = _code.NewEpoch();
         for (int i = 0; i < TlbSets * TlbSize; i++)
             _tlb[i].Tag = ulong.MaxValue;
         _superpageCached = false;
@@ -55,6 +56,7 @@ public sealed unsafe partial class Hart
     // Translations of U and S change with satp, SUM and MXR; M-mode entries are identity maps.
     private void FlushPagedTlb()
     {
+        _epoch = _code.NewEpoch();
         for (int access = 0; access < 3; access++)
         {
             for (int p = 0; p <= 1; p++)
@@ -69,6 +71,7 @@ public sealed unsafe partial class Hart
 
     private void FlushTlbPage(ulong va)
     {
+        _epoch = _code.NewEpoch();
         if (_superpageCached)
         {
             FlushPagedTlb();

@@ -35,6 +35,7 @@ public sealed unsafe partial class Hart : IDisposable
     private ulong _cycleDelta;
 
     private volatile bool _stopRequested;
+    private long _epoch;
     private bool _interruptPending;
     private ulong _trapCause;
     private ulong _trapValue;
@@ -138,6 +139,7 @@ public sealed unsafe partial class Hart : IDisposable
                 return StopReason.WaitForInterrupt;
             WaitingForInterrupt = false;
         }
+        Block? previous = null;
         while (true)
         {
             if (_stopRequested)
@@ -149,18 +151,23 @@ public sealed unsafe partial class Hart : IDisposable
                 TakeInterrupt();
             if (_executed >= target)
                 return StopReason.BudgetSpent;
-            var stop = Step((int)Math.Min(target - _executed, MaxBlockInstructions));
+            // Follow the previous block's remembered successor when the translation is unchanged.
+            var block = previous?.Successor(_pc, _epoch);
+            if (block is null)
+            {
+                block = FetchBlock();
+                if (block is null)
+                {
+                    previous = null; // the fetch trapped; the handler runs next
+                    continue;
+                }
+                previous?.Link(_pc, _epoch, block);
+            }
+            var stop = ExecuteBlock(block, (int)Math.Min(target - _executed, MaxBlockInstructions));
             if (stop != StopReason.BudgetSpent)
                 return stop;
+            previous = block;
         }
-    }
-
-    private StopReason Step(int limit)
-    {
-        var block = FetchBlock();
-        if (block is null)
-            return StopReason.BudgetSpent; // the fetch trapped; the handler runs next
-        return ExecuteBlock(block, limit);
     }
 
     // ---- traps and interrupts ----
@@ -242,6 +249,7 @@ public sealed unsafe partial class Hart : IDisposable
     private void SetPrivilege(Privilege p)
     {
         _priv = p;
+        _epoch = _code.NewEpoch();
         UpdateTranslationMode();
         RecomputeInterrupts();
     }

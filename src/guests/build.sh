@@ -1,0 +1,56 @@
+#!/bin/sh
+# Builds Tern's guest programs with Debian's riscv64-unknown-elf toolchain.
+#
+#   src/guests/build.sh [OUTDIR]     (default: src/guests/bin)
+#
+# The ELFs in src/guests/bin are committed so `dotnet test` works without a
+# cross compiler; .ci/build-guests rebuilds them into a temp dir and compares.
+# That only works if the build is deterministic, hence: relative source paths,
+# -ffile-prefix-map, no build-id, no .comment, fixed locale, serial build.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-"$here/bin"}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+cd "$here"
+
+export LC_ALL=C
+export SOURCE_DATE_EPOCH=0
+CROSS=${CROSS_COMPILE:-riscv64-unknown-elf-}
+CC="${CROSS}gcc"
+
+ARCH="-march=rv64gc -mabi=lp64d -mcmodel=medany"
+# Everything is freestanding and statically linked at a fixed address.
+LINK="-static -nostdlib -nostartfiles -Wl,--build-id=none -Wl,--no-warn-rwx-segments"
+REPRO="-ffile-prefix-map=$here=."
+
+# Only outputs this script owns are removed, so a stale ELF of a deleted
+# source cannot linger in bin/.
+for d in isa isa-fail hello exitcode bench; do
+    rm -f "$out/$d"/*.elf
+    mkdir -p "$out/$d"
+done
+
+build() { # build OUTPUT LINKER_SCRIPT EXTRA_FLAGS... SOURCES...
+    o=$1; ld=$2; shift 2
+    echo "  GUEST $o"
+    # shellcheck disable=SC2086
+    "$CC" $ARCH $REPRO $LINK -T "$ld" "$@" -o "$out/$o"
+}
+
+# ISA tests: one ELF per instruction group.
+for s in isa/*.S; do
+    n=$(basename "$s" .S)
+    build "isa/$n.elf" isa/link.ld -Iisa "$s"
+done
+
+# A deliberately failing ISA program (test 3), to test the test runner.
+build isa-fail/fail.elf isa/link.ld -Iisa isa-fail/fail.S
+
+build hello/hello.elf common/link.ld hello/hello.S
+build exitcode/exit42.elf common/link.ld exitcode/exit42.S
+
+# CPU benchmark: plain C, freestanding.
+build bench/cpubench.elf bench/link.ld -O2 -ffreestanding -fno-builtin \
+    -fno-common -Wall -Wextra -Werror bench/start.S bench/cpubench.c
