@@ -232,6 +232,22 @@ public static class Decoder
         return Array.ConvertAll(lists, l => l.ToArray());
     }
 
+    /// <summary>Every line of the decode table as (mask, match, operation).</summary>
+    internal static IEnumerable<(uint Mask, uint Match, Op Op)> Lines =>
+        Buckets.SelectMany(b => b).Select(e => (e.Mask, e.Match, e.Op));
+
+    /// <summary>How many lines of the decode table match a 32-bit word (0 or 1 for an unambiguous table).</summary>
+    internal static int MatchCount(uint raw)
+    {
+        int n = 0;
+        foreach (var e in Buckets[(raw >> 2) & 31])
+        {
+            if ((raw & e.Mask) == e.Match)
+                n++;
+        }
+        return n;
+    }
+
     /// <summary>True when the low bits of a parcel say the instruction is 32 bits long.</summary>
     public static bool IsFullLength(uint lowParcel) => (lowParcel & 3) == 3;
 
