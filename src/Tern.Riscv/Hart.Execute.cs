@@ -10,15 +10,21 @@ public sealed unsafe partial class Hart
 {
     private const ulong Align2 = PageMask | 1, Align4 = PageMask | 3, Align8 = PageMask | 7;
 
+    // Runs blocks until the budget is spent or something needs the outer loop (a trap, a
+    // privilege or translation change, an interrupt, a stop request). Plain branches and
+    // fall-throughs follow remembered successors without leaving this method, so the
+    // register-file and TLB pointers stay in registers across blocks.
     [SkipLocalsInit]
-    private StopReason ExecuteBlock(Block block, int limit)
+    private StopReason ExecuteBlocks(Block block, ulong target)
     {
-        Insn[] insns = block.Insns;
-        int n = Math.Min(insns.Length, limit);
         ulong* x = _x;
-        ulong pc0 = _pc;
         TlbEntry* rt = _readTlb;
         TlbEntry* wt = _writeTlb;
+    NextBlock:
+        Insn[] insns = block.Insns;
+        ulong remaining = target - _executed;
+        int n = remaining < (ulong)insns.Length ? (int)remaining : insns.Length;
+        ulong pc0 = _pc;
         ref Insn first = ref MemoryMarshal.GetArrayDataReference(insns);
         int i = 0;
         for (; i < n; i++)
@@ -123,9 +129,9 @@ public sealed unsafe partial class Hart
                     goto Jumped;
                 case Op.Jalr:
                     {
-                        ulong target = (x[d.Rs1] + (ulong)d.Imm) & ~1UL;
+                        ulong dest = (x[d.Rs1] + (ulong)d.Imm) & ~1UL;
                         x[d.Rd] = pc0 + d.PcOffset + d.Length;
-                        _pc = target;
+                        _pc = dest;
                         goto Jumped;
                     }
                 case Op.Beq: _pc = pc0 + d.PcOffset + (x[d.Rs1] == x[d.Rs2] ? (ulong)d.Imm : d.Length); goto Jumped;
@@ -295,8 +301,10 @@ public sealed unsafe partial class Hart
                     {
                         case Outcome.Next: continue;
                         case Outcome.Fault: goto Faulted;
-                        case Outcome.Sequential: goto Sequential;
-                        case Outcome.Jumped: goto Jumped;
+                        case Outcome.Sequential:
+                            _pc = pc0 + d.PcOffset + d.Length;
+                            goto LeaveAfter;
+                        case Outcome.Jumped: goto LeaveAfter;
                         case Outcome.Wait:
                             _executed += (uint)i + 1;
                             _inBlock = 0;
@@ -312,7 +320,9 @@ public sealed unsafe partial class Hart
         _pc = pc0 + (ulong)(n < insns.Length ? insns[n].PcOffset : block.EndOffset);
         _executed += (uint)n;
         _inBlock = 0;
-        return StopReason.BudgetSpent;
+        if (n < insns.Length)
+            return StopReason.BudgetSpent;
+        goto Chain;
 
     Sequential:
         {
@@ -320,6 +330,26 @@ public sealed unsafe partial class Hart
             _pc = pc0 + d.PcOffset + d.Length;
         }
     Jumped:
+        _executed += (uint)i + 1;
+        _inBlock = 0;
+    Chain:
+        if (_stopRequested || _interruptPending || _executed >= target)
+            return StopReason.BudgetSpent;
+        {
+            var next = block.Successor(_pc, _epoch);
+            if (next is null)
+            {
+                next = FetchBlock();
+                if (next is null)
+                    return StopReason.BudgetSpent; // the fetch trapped; the outer loop goes on
+                block.Link(_pc, _epoch, next);
+            }
+            block = next;
+        }
+        goto NextBlock;
+
+        // After an instruction that may have changed privilege, translation or interrupt state.
+    LeaveAfter:
         _executed += (uint)i + 1;
         _inBlock = 0;
         return StopReason.BudgetSpent;

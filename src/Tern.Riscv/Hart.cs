@@ -139,7 +139,6 @@ public sealed unsafe partial class Hart : IDisposable
                 return StopReason.WaitForInterrupt;
             WaitingForInterrupt = false;
         }
-        Block? previous = null;
         while (true)
         {
             if (_stopRequested)
@@ -151,22 +150,12 @@ public sealed unsafe partial class Hart : IDisposable
                 TakeInterrupt();
             if (_executed >= target)
                 return StopReason.BudgetSpent;
-            // Follow the previous block's remembered successor when the translation is unchanged.
-            var block = previous?.Successor(_pc, _epoch);
+            var block = FetchBlock();
             if (block is null)
-            {
-                block = FetchBlock();
-                if (block is null)
-                {
-                    previous = null; // the fetch trapped; the handler runs next
-                    continue;
-                }
-                previous?.Link(_pc, _epoch, block);
-            }
-            var stop = ExecuteBlock(block, (int)Math.Min(target - _executed, MaxBlockInstructions));
+                continue; // the fetch trapped; the handler runs next
+            var stop = ExecuteBlocks(block, target);
             if (stop != StopReason.BudgetSpent)
                 return stop;
-            previous = block;
         }
     }
 
