@@ -49,7 +49,7 @@ public sealed class VirtMachine : IDisposable
         _hart = new Hart(0, Memory, _bus);
         Clock = new GuestClock(options.Clock, () => _hart.InstructionsRetired);
         _hart.ReadTime = () => Clock.Now;
-        _clint = new Clint([_hart], Clock);
+        _clint = new Clint([_hart], Clock) { TimerChanged = _hart.RequestStop };
         _bus.Map(Board.TestBase, Board.TestSize, new TestFinisher(PowerOff, () => PowerOff(0)));
         _bus.Map(Board.ClintBase, Board.ClintSize, _clint);
         _bus.Map(Board.UartBase, Board.UartSize, new Uart16550(_console));

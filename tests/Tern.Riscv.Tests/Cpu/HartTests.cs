@@ -1,6 +1,7 @@
 // Behaviour of the hart that the ISA programs cannot see from inside: state save/restore,
 // hostile code, budgets, WFI and the interface the machine drives.
 using Tern.Riscv;
+using Tern.Tests.Shared;
 
 namespace Tern.Riscv.Tests.Cpu;
 

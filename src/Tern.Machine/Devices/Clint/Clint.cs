@@ -23,6 +23,9 @@ public sealed class Clint : IMmioDevice
         _msip = new bool[harts.Length];
     }
 
+    /// <summary>Called after a guest reprograms a timer, so the run loop can recompute its slice.</summary>
+    public Action? TimerChanged { get; set; }
+
     /// <summary>The earliest armed timer deadline, in ticks (ulong.MaxValue when none).</summary>
     public ulong NextDeadline => _mtimecmp.Min();
 
@@ -85,6 +88,7 @@ public sealed class Clint : IMmioDevice
             ulong old = _mtimecmp[hart];
             _mtimecmp[hart] = size == 8 ? value : (old & ~(0xFFFF_FFFFUL << shift)) | ((value & 0xFFFF_FFFF) << shift);
             _harts[hart].SetInterruptLine(Cause.MachineTimer, _clock.Now >= _mtimecmp[hart]);
+            TimerChanged?.Invoke();
             return true;
         }
         return true; // mtime is read-only here (guest time is owned by the machine); reserved space ignores writes

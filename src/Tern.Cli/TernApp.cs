@@ -1,0 +1,22 @@
+// The composition root of the command-line verbs, callable in-process by tests.
+using System.CommandLine;
+using Tern.Cli.Commands;
+
+namespace Tern.Cli;
+
+/// <summary>Builds the `tern` command tree.</summary>
+public static class TernApp
+{
+    /// <summary>The root command with every verb.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Tern: a distributed RISC-V virtual-machine cluster.");
+        root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        return root;
+    }
+
+    /// <summary>Runs `tern` with <paramref name="args"/>, writing its own messages to the given writers.</summary>
+    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
+        Build().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
+}
