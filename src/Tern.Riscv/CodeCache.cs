@@ -54,7 +54,25 @@ internal sealed class CodeCache
 {
     private readonly Block?[]?[] _pages;
 
-    public CodeCache(int pageCount) => _pages = new Block?[]?[pageCount];
+    // Per page, one bit per 64-byte chunk that holds predecoded instructions: a store that
+    // misses every such chunk (data sharing a page with code) leaves the blocks alone.
+    private readonly ulong[] _chunks;
+
+    public CodeCache(int pageCount)
+    {
+        _pages = new Block?[]?[pageCount];
+        _chunks = new ulong[pageCount];
+    }
+
+    /// <summary>True when [offset, offset+length) of the page overlaps predecoded code.</summary>
+    public bool Overlaps(int page, int offset, int length) => (_chunks[page] & ChunkMask(offset, length)) != 0;
+
+    private static ulong ChunkMask(int offset, int length)
+    {
+        int first = offset >> 6, last = (offset + length - 1) >> 6;
+        ulong upTo = last >= 63 ? ulong.MaxValue : (2UL << last) - 1;
+        return upTo & ~((1UL << first) - 1);
+    }
 
     public Block? Lookup(int page, int offset) => _pages[page]?[offset >> 1];
 
@@ -62,6 +80,7 @@ internal sealed class CodeCache
     {
         var blocks = _pages[page] ??= new Block?[GuestMemory.PageSize / 2];
         blocks[offset >> 1] = block;
+        _chunks[page] |= ChunkMask(offset, block.EndOffset);
     }
 
     /// <summary>Hands out translation epochs, unique across the harts sharing this cache.</summary>
@@ -80,5 +99,6 @@ internal sealed class CodeCache
                 b.Dead = true;
         }
         _pages[page] = null;
+        _chunks[page] = 0;
     }
 }

@@ -30,8 +30,9 @@ public sealed unsafe class GuestMemory : IDisposable
             throw new ArgumentOutOfRangeException(nameof(baseAddress), baseAddress, "RAM base must be page aligned.");
         Base = baseAddress;
         Size = size;
-        _host = (byte*)NativeMemory.AlignedAlloc((nuint)size, PageSize);
-        NativeMemory.Clear(_host, (nuint)size);
+        // calloc: fresh pages come zeroed from the OS and are only touched when the guest uses
+        // them, so a large guest costs nothing until it writes its memory.
+        _host = (byte*)NativeMemory.AllocZeroed((nuint)size);
         PageCount = (int)(size / PageSize);
         _dirty = new ulong[(PageCount + 63) / 64];
         _flags = new byte[PageCount];
@@ -151,7 +152,7 @@ public sealed unsafe class GuestMemory : IDisposable
     {
         if (_host != null)
         {
-            NativeMemory.AlignedFree(_host);
+            NativeMemory.Free(_host);
             _host = null;
         }
     }

@@ -72,7 +72,7 @@ public sealed unsafe partial class Hart
         int page = (int)(off >> GuestMemory.PageShift);
         _mem.MarkDirty(page);
         byte flags = _mem.Flags(page);
-        if ((flags & GuestMemory.FlagCode) != 0)
+        if ((flags & GuestMemory.FlagCode) != 0 && _code.Overlaps(page, (int)(off & 0xFFF), size))
             _mem.InvalidateCode(page);
         if ((flags & GuestMemory.FlagWatch) != 0)
         {

@@ -276,7 +276,7 @@ public sealed unsafe partial class Hart
                 Fill(_writeTlb, va, off);
                 return StoreDone;
             }
-            if ((flags & GuestMemory.FlagCode) != 0)
+            if ((flags & GuestMemory.FlagCode) != 0 && _code.Overlaps(page, (int)(off & 0xFFF), size))
                 _mem.InvalidateCode(page);
             if ((flags & GuestMemory.FlagWatch) != 0)
             {
