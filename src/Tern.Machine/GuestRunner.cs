@@ -22,6 +22,8 @@ public enum ExitReason
     InstructionLimit,
     /// <summary>The wall-clock timeout was reached.</summary>
     Timeout,
+    /// <summary>The user quit (Ctrl-A X) or the host stopped the machine.</summary>
+    Quit,
 }
 
 /// <summary>What to run and how.</summary>
@@ -29,6 +31,14 @@ public sealed record GuestRunOptions
 {
     /// <summary>The kernel image: an ELF (detected by its magic) or a raw image loaded at RAM base.</summary>
     public required byte[] Kernel { get; init; }
+    /// <summary>Firmware to run first (e.g. OpenSBI fw_jump.elf); null runs the kernel directly in M-mode.</summary>
+    public byte[]? Firmware { get; init; }
+    /// <summary>An initial RAM disk.</summary>
+    public byte[]? Initrd { get; init; }
+    /// <summary>The kernel command line.</summary>
+    public string BootArgs { get; init; } = "";
+    /// <summary>Number of harts.</summary>
+    public int Harts { get; init; } = 1;
     /// <summary>Watch the ELF's tohost symbol (RISC-V test convention).</summary>
     public bool Htif { get; init; }
     /// <summary>Guest RAM size in bytes.</summary>
@@ -41,6 +51,15 @@ public sealed record GuestRunOptions
     public ClockMode Clock { get; init; } = ClockMode.Host;
     /// <summary>Where the guest's UART (and HTIF console) output goes; null collects it into the result.</summary>
     public Stream? ConsoleOutput { get; init; }
+    /// <summary>Feeds the guest's console, if given.</summary>
+    public IConsoleInput? ConsoleInput { get; init; }
+}
+
+/// <summary>A source of console input for a running machine (a terminal, a test script).</summary>
+public interface IConsoleInput
+{
+    /// <summary>Starts delivering input to <paramref name="machine"/>; disposing stops it.</summary>
+    IDisposable Subscribe(VirtMachine machine);
 }
 
 /// <summary>The outcome of a guest run.</summary>
@@ -50,7 +69,8 @@ public sealed record GuestRunResult(
     string ConsoleOutput,
     ulong InstructionsRetired,
     TimeSpan Elapsed,
-    string Message);
+    string Message,
+    MachineStats Stats);
 
 /// <summary>Runs a guest program from start to exit.</summary>
 public static class GuestRunner
@@ -61,8 +81,9 @@ public static class GuestRunner
         ArgumentNullException.ThrowIfNull(options);
         var collected = options.ConsoleOutput is null ? new MemoryStream() : null;
         var console = options.ConsoleOutput ?? collected!;
-        using var machine = new VirtMachine(new MachineOptions { MemoryBytes = options.MemoryBytes, Clock = options.Clock, Console = console });
-        machine.LoadKernel(options.Kernel, options.Htif);
+        using var machine = new VirtMachine(new MachineOptions { MemoryBytes = options.MemoryBytes, Clock = options.Clock, Console = console, Harts = options.Harts });
+        machine.Boot(new BootImages { Firmware = options.Firmware, Kernel = options.Kernel, Initrd = options.Initrd, BootArgs = options.BootArgs, Htif = options.Htif });
+        using var input = options.ConsoleInput?.Subscribe(machine);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var reason = machine.Run(options.MaxInstructions, options.Timeout);
         watch.Stop();
@@ -73,10 +94,11 @@ public static class GuestRunner
             ExitReason.Htif when machine.ExitCode == 0 => "PASS",
             ExitReason.Htif => $"FAIL: test {machine.ExitCode}",
             ExitReason.PowerOff => $"powered off with code {machine.ExitCode}",
+            ExitReason.Quit => "quit",
             ExitReason.InstructionLimit => $"instruction limit reached at pc 0x{machine.Hart.Pc:x}",
             _ => $"timed out at pc 0x{machine.Hart.Pc:x}",
         };
         int code = reason is ExitReason.Htif or ExitReason.PowerOff ? machine.ExitCode : -1;
-        return new GuestRunResult(reason, code, text, machine.Hart.InstructionsRetired, watch.Elapsed, message);
+        return new GuestRunResult(reason, code, text, machine.InstructionsRetired, watch.Elapsed, message, machine.Stats);
     }
 }

@@ -1,9 +1,14 @@
-// A 'virt' machine: RAM, harts, the devices on the bus, the guest clock, and the loop that
-// runs the harts in slices between which timers are updated and WFI sleeps are served.
+// A 'virt' machine: RAM, 1 to 8 harts, the devices on the bus, the device tree, the guest
+// clock, and the loop that runs the harts. Harts take turns in fixed instruction quanta, so
+// a run is deterministic in icount mode; between quanta the loop updates timers, feeds
+// console input, and sleeps when every hart waits in WFI.
 using System.Diagnostics;
 using Tern.Machine.Boot;
+using Tern.Machine.Devices;
 using Tern.Machine.Devices.Clint;
+using Tern.Machine.Devices.GoldfishRtc;
 using Tern.Machine.Devices.Htif;
+using Tern.Machine.Devices.Plic;
 using Tern.Machine.Devices.TestFinisher;
 using Tern.Machine.Devices.Uart16550;
 using Tern.Riscv;
@@ -15,6 +20,8 @@ public sealed record MachineOptions
 {
     /// <summary>Guest RAM size in bytes (16 MiB to 8 GiB).</summary>
     public ulong MemoryBytes { get; init; } = 256UL << 20;
+    /// <summary>Number of harts (1 to 8).</summary>
+    public int Harts { get; init; } = 1;
     /// <summary>How guest time advances.</summary>
     public ClockMode Clock { get; init; } = ClockMode.Host;
     /// <summary>Where the console output goes.</summary>
@@ -29,14 +36,21 @@ public sealed class VirtMachine : IDisposable
     /// <summary>Largest accepted RAM size.</summary>
     public const ulong MaxMemory = 8UL << 30;
 
-    private const ulong SliceInstructions = 200_000;
+    // Instructions a hart runs before the next one gets its turn (and the loop looks at timers).
+    private const ulong Quantum = 100_000;
 
     private readonly MmioBus _bus = new();
-    private readonly Hart _hart;
+    private readonly Hart[] _harts;
     private readonly Clint _clint;
+    private readonly Plic _plic;
+    private readonly Uart16550 _uart;
+    private readonly GoldfishRtc _rtc;
+    private readonly IMmioDevice[] _virtio = new IMmioDevice[Board.VirtioSlots];
     private readonly Stream _console;
+    private readonly SemaphoreSlim _wake = new(0);
     private Htif? _htif;
-    private bool _finished;
+    private volatile bool _finished;
+    private int _lastHart = -1;
 
     /// <summary>Builds the machine.</summary>
     public VirtMachine(MachineOptions options)
@@ -44,25 +58,74 @@ public sealed class VirtMachine : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         if (options.MemoryBytes < MinMemory || options.MemoryBytes > MaxMemory || options.MemoryBytes % GuestMemory.PageSize != 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"memory size {options.MemoryBytes} must be a multiple of 4 KiB between 16 MiB and 8 GiB");
+        if (options.Harts is < 1 or > Board.MaxHarts)
+            throw new ArgumentOutOfRangeException(nameof(options), $"{options.Harts} harts: 1 to {Board.MaxHarts} are supported");
         _console = options.Console;
         Memory = new GuestMemory(Board.RamBase, options.MemoryBytes);
-        _hart = new Hart(0, Memory, _bus);
-        Clock = new GuestClock(options.Clock, () => _hart.InstructionsRetired);
-        _hart.ReadTime = () => Clock.Now;
-        _clint = new Clint([_hart], Clock) { TimerChanged = _hart.RequestStop };
-        _bus.Map(Board.TestBase, Board.TestSize, new TestFinisher(PowerOff, () => PowerOff(0)));
-        _bus.Map(Board.ClintBase, Board.ClintSize, _clint);
-        _bus.Map(Board.UartBase, Board.UartSize, new Uart16550(_console));
+        _harts = new Hart[options.Harts];
+        for (int h = 0; h < _harts.Length; h++)
+        {
+            var hart = new Hart(h, Memory, _bus);
+            hart.TrapObserver = (cause, _) => Stats.Trap(cause);
+            _harts[h] = hart;
+        }
+        Clock = new GuestClock(options.Clock, () => InstructionsRetired);
+        foreach (var hart in _harts)
+            hart.ReadTime = () => Clock.Now;
+
+        _clint = new Clint(_harts, Clock) { TimerChanged = StopAll };
+        _plic = new Plic(_harts);
+        _uart = new Uart16550(_console, level => _plic.SetLevel(Board.UartIrq, level));
+        long wallStart = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000;
+        _rtc = new GoldfishRtc(() => wallStart + (long)(Clock.Now * (1_000_000_000 / Board.TimebaseFrequency)), level => _plic.SetLevel(Board.RtcIrq, level));
+        for (int slot = 0; slot < Board.VirtioSlots; slot++)
+            _virtio[slot] = new EmptyVirtioSlot();
+
+        _bus.Observer = Stats.MmioAccess;
+        _bus.Map(Board.TestBase, Board.TestSize, new TestFinisher(PowerOff, () => PowerOff(0)), "test-finisher");
+        _bus.Map(Board.RtcBase, Board.RtcSize, _rtc, "rtc");
+        _bus.Map(Board.ClintBase, Board.ClintSize, _clint, "clint");
+        _bus.Map(Board.PlicBase, Board.PlicSize, _plic, "plic");
+        _bus.Map(Board.UartBase, Board.UartSize, _uart, "uart");
+        for (int slot = 0; slot < Board.VirtioSlots; slot++)
+        {
+            int s = slot;
+            _bus.Map(Board.VirtioSlotBase(slot), Board.VirtioStride, new SlotProxy(() => _virtio[s]), $"virtio{slot}");
+        }
     }
 
     /// <summary>Guest RAM.</summary>
     public GuestMemory Memory { get; }
 
     /// <summary>Hart 0.</summary>
-    public Hart Hart => _hart;
+    public Hart Hart => _harts[0];
+
+    /// <summary>All harts.</summary>
+    public IReadOnlyList<Hart> Harts => _harts;
 
     /// <summary>The guest clock.</summary>
     public GuestClock Clock { get; }
+
+    /// <summary>Exit and trap counters.</summary>
+    public MachineStats Stats { get; } = new();
+
+    /// <summary>The console UART.</summary>
+    public Uart16550 Uart => _uart;
+
+    /// <summary>The interrupt controller.</summary>
+    public Plic Plic => _plic;
+
+    /// <summary>Instructions retired by all harts.</summary>
+    public ulong InstructionsRetired
+    {
+        get
+        {
+            ulong sum = 0;
+            foreach (var h in _harts)
+                sum += h.InstructionsRetired;
+            return sum;
+        }
+    }
 
     /// <summary>Why the last run ended.</summary>
     public ExitReason? Exit { get; private set; }
@@ -70,46 +133,123 @@ public sealed class VirtMachine : IDisposable
     /// <summary>The exit code the guest reported (finisher or HTIF).</summary>
     public int ExitCode { get; private set; }
 
-    /// <summary>
-    /// Loads a kernel: an ELF (segments at their physical addresses) or a raw image at RAM base.
-    /// Sets pc to the entry point, a0 to the hart id. With <paramref name="htif"/>, watches the ELF's tohost symbol.
-    /// </summary>
-    public void LoadKernel(byte[] image, bool htif)
+    /// <summary>Plugs <paramref name="device"/> into virtio slot <paramref name="slot"/> (PLIC source 1 + slot).</summary>
+    public void AttachVirtio(int slot, IMmioDevice device)
     {
-        ArgumentNullException.ThrowIfNull(image);
-        if (ElfImage.IsElf(image))
+        if (slot is < 0 or >= Board.VirtioSlots)
+            throw new ArgumentOutOfRangeException(nameof(slot), slot, $"virtio slots are 0..{Board.VirtioSlots - 1}");
+        _virtio[slot] = device;
+    }
+
+    /// <summary>The interrupt line of virtio slot <paramref name="slot"/>, for the device plugged there.</summary>
+    public Action<bool> VirtioInterrupt(int slot) => level => _plic.SetLevel(Board.VirtioIrq + slot, level);
+
+    /// <summary>Queues console input (from any thread) and wakes an idle guest.</summary>
+    public void ConsoleInput(ReadOnlySpan<byte> bytes)
+    {
+        _uart.Enqueue(bytes);
+        _wake.Release();
+    }
+
+    /// <summary>
+    /// Loads the boot images like QEMU's 'virt' board. Without firmware, the kernel (ELF, or raw at
+    /// RAM base) runs in M-mode; with firmware (e.g. OpenSBI fw_jump/fw_dynamic), the firmware runs
+    /// first and the kernel (ELF, or raw at 0x8020_0000) follows. The device tree goes near the top
+    /// of RAM; every hart starts with a0 = hart id, a1 = device tree, a2 = fw_dynamic information.
+    /// </summary>
+    public void Boot(BootImages images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ulong entry;
+        ulong kernelEntry;
+        ElfImage? kernelElf = null;
+        if (images.Firmware is { } firmware)
         {
-            var elf = ElfImage.Parse(image);
-            foreach (var seg in elf.Segments)
-            {
-                if (!Memory.Contains(seg.PhysicalAddress, seg.MemorySize))
-                    throw new InvalidImageException($"segment at 0x{seg.PhysicalAddress:x} (0x{seg.MemorySize:x} bytes) does not fit in guest RAM 0x{Memory.Base:x}-0x{Memory.Base + Memory.Size - 1:x}");
-                Memory.Write(seg.PhysicalAddress, seg.Data.Span);
-                Memory.Span(seg.PhysicalAddress + (ulong)seg.Data.Length, (int)(seg.MemorySize - (ulong)seg.Data.Length)).Clear();
-            }
-            _hart.Pc = elf.Entry;
-            if (htif)
-            {
-                if (!elf.TryGetSymbol("tohost", out ulong tohost))
-                    throw new InvalidImageException("--htif needs a 'tohost' symbol, and the ELF has none");
-                ulong? fromhost = elf.TryGetSymbol("fromhost", out ulong f) ? f : null;
-                _htif = new Htif(Memory, tohost, fromhost, _console, code => Finish(ExitReason.Htif, code));
-                Memory.WatchedWrite = _htif.OnWrite;
-            }
+            entry = LoadImage(firmware, Board.RamBase, "firmware", out _);
+            kernelEntry = LoadImage(images.Kernel, Board.KernelBase, "kernel", out kernelElf);
         }
         else
         {
-            if (htif)
-                throw new InvalidImageException("--htif needs an ELF image with a 'tohost' symbol");
-            if ((ulong)image.Length > Memory.Size)
-                throw new InvalidImageException($"raw image of {image.Length} bytes does not fit in {Memory.Size} bytes of RAM");
-            Memory.Write(Board.RamBase, image);
-            _hart.Pc = Board.RamBase;
+            entry = kernelEntry = LoadImage(images.Kernel, Board.RamBase, "kernel", out kernelElf);
         }
-        _hart.SetX(10, 0);
+
+        (ulong, ulong)? initrd = null;
+        if (images.Initrd is { } rd)
+        {
+            // Far enough above the kernel that its decompression and bss do not reach it (QEMU's rule).
+            ulong start = Board.KernelBase + Math.Min(Memory.Size / 2, 128UL << 20);
+            if (!Memory.Contains(start, (ulong)rd.Length))
+                throw new InvalidImageException($"initrd of {rd.Length} bytes does not fit in guest RAM above 0x{start:x}");
+            Memory.Write(start, rd);
+            initrd = (start, start + (ulong)rd.Length);
+        }
+
+        byte[] dtb = DeviceTree.Build(new DeviceTreeConfig { MemoryBytes = Memory.Size, Harts = _harts.Length, BootArgs = images.BootArgs, Initrd = initrd });
+        ulong top = Math.Min(Memory.Base + Memory.Size, 3UL << 30);
+        ulong dtbAddress = (top - (ulong)dtb.Length) & ~((2UL << 20) - 1);
+        if (initrd is { } r && dtbAddress < r.Item2)
+            throw new InvalidImageException("the initrd leaves no room for the device tree; give the guest more memory");
+        Memory.Write(dtbAddress, dtb);
+
+        // struct fw_dynamic_info (OpenSBI, version 2): magic, version, next_addr, next_mode (S), options, boot_hart.
+        ulong info = dtbAddress - 64;
+        var infoBytes = new byte[48];
+        BitConverter.TryWriteBytes(infoBytes.AsSpan(0), 0x4942534FUL);
+        BitConverter.TryWriteBytes(infoBytes.AsSpan(8), 2UL);
+        BitConverter.TryWriteBytes(infoBytes.AsSpan(16), kernelEntry);
+        BitConverter.TryWriteBytes(infoBytes.AsSpan(24), 1UL);
+        Memory.Write(info, infoBytes);
+
+        foreach (var hart in _harts)
+        {
+            hart.Pc = entry;
+            hart.SetX(10, hart.HartId);
+            hart.SetX(11, dtbAddress);
+            hart.SetX(12, info);
+        }
+        DeviceTreeAddress = dtbAddress;
+
+        if (images.Htif)
+        {
+            if (kernelElf is null || !kernelElf.TryGetSymbol("tohost", out ulong tohost))
+                throw new InvalidImageException("--htif needs an ELF kernel with a 'tohost' symbol");
+            ulong? fromhost = kernelElf.TryGetSymbol("fromhost", out ulong fh) ? fh : null;
+            _htif = new Htif(Memory, tohost, fromhost, _console, code => Finish(ExitReason.Htif, code));
+            Memory.WatchedWrite = _htif.OnWrite;
+        }
+    }
+
+    /// <summary>Where the device tree was placed.</summary>
+    public ulong DeviceTreeAddress { get; private set; }
+
+    /// <summary>Loads a kernel without firmware (the `--bios none` path).</summary>
+    public void LoadKernel(byte[] image, bool htif) => Boot(new BootImages { Kernel = image, Htif = htif });
+
+    private ulong LoadImage(byte[] image, ulong rawAddress, string what, out ElfImage? elf)
+    {
+        elf = null;
+        if (ElfImage.IsElf(image))
+        {
+            elf = ElfImage.Parse(image);
+            foreach (var seg in elf.Segments)
+            {
+                if (!Memory.Contains(seg.PhysicalAddress, seg.MemorySize))
+                    throw new InvalidImageException($"{what}: segment at 0x{seg.PhysicalAddress:x} (0x{seg.MemorySize:x} bytes) does not fit in guest RAM 0x{Memory.Base:x}-0x{Memory.Base + Memory.Size - 1:x}");
+                Memory.Write(seg.PhysicalAddress, seg.Data.Span);
+                Memory.Span(seg.PhysicalAddress + (ulong)seg.Data.Length, (int)(seg.MemorySize - (ulong)seg.Data.Length)).Clear();
+            }
+            return elf.Entry;
+        }
+        if (!Memory.Contains(rawAddress, (ulong)image.Length))
+            throw new InvalidImageException($"{what}: raw image of {image.Length} bytes does not fit in guest RAM at 0x{rawAddress:x}");
+        Memory.Write(rawAddress, image);
+        return rawAddress;
     }
 
     private void PowerOff(int code) => Finish(ExitReason.PowerOff, code);
+
+    /// <summary>Stops the machine from any thread; Run returns <see cref="ExitReason.Quit"/>.</summary>
+    public void Quit() => Finish(ExitReason.Quit, 0);
 
     private void Finish(ExitReason reason, int code)
     {
@@ -118,29 +258,53 @@ public sealed class VirtMachine : IDisposable
         _finished = true;
         Exit = reason;
         ExitCode = code;
-        _hart.RequestStop();
+        StopAll();
+        _wake.Release();
+    }
+
+    private void StopAll()
+    {
+        foreach (var h in _harts)
+            h.RequestStop();
     }
 
     /// <summary>Runs until the guest powers off, or a limit is reached.</summary>
     public ExitReason Run(ulong maxInstructions, TimeSpan timeout)
     {
         var watch = Stopwatch.StartNew();
-        ulong start = _hart.InstructionsRetired;
+        ulong start = InstructionsRetired;
         while (!_finished)
         {
+            _uart.Poll();
+            _rtc.Poll();
             _clint.UpdateTimers();
-            ulong budget = SliceInstructions;
+            ulong budget = Quantum;
             if (Clock.Mode == ClockMode.Icount && _clint.NextDeadline != ulong.MaxValue)
-                budget = Math.Clamp(Clock.InstructionsUntil(_clint.NextDeadline), 1, SliceInstructions);
+                budget = Math.Clamp(Clock.InstructionsUntil(_clint.NextDeadline), 1, Quantum);
             if (maxInstructions != 0)
             {
-                ulong done = _hart.InstructionsRetired - start;
+                ulong done = InstructionsRetired - start;
                 if (done >= maxInstructions)
                     return Finished(ExitReason.InstructionLimit);
                 budget = Math.Min(budget, maxInstructions - done);
             }
-            var stop = _hart.Run(budget);
-            if (stop == StopReason.WaitForInterrupt)
+            bool anyRan = false;
+            for (int h = 0; h < _harts.Length && !_finished; h++)
+            {
+                var hart = _harts[h];
+                if (hart.WaitingForInterrupt && !hart.HasWakeupInterrupt)
+                    continue;
+                if (_lastHart != h)
+                {
+                    hart.ClearReservation();
+                    _lastHart = h;
+                }
+                var stop = hart.Run(budget);
+                anyRan = true;
+                if (stop == StopReason.WaitForInterrupt)
+                    Stats.WfiHalts++;
+            }
+            if (!anyRan && !_finished)
                 WaitForInterrupt(watch, timeout);
             if (watch.Elapsed > timeout && !_finished)
                 return Finished(ExitReason.Timeout);
@@ -154,31 +318,56 @@ public sealed class VirtMachine : IDisposable
         return reason;
     }
 
-    // Sleeps until the next timer deadline; in icount mode time jumps there instead.
+    // Every hart sleeps in WFI: wait for the next timer deadline or console input; in icount
+    // mode, time jumps to the deadline instead.
     private void WaitForInterrupt(Stopwatch watch, TimeSpan timeout)
     {
         ulong deadline = _clint.NextDeadline;
-        if (Clock.Mode == ClockMode.Icount)
+        if (Clock.Mode == ClockMode.Icount && deadline != ulong.MaxValue)
         {
-            if (deadline != ulong.MaxValue)
-                Clock.SkipTo(deadline);
-            else
-                Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(50, Math.Max(0, (timeout - watch.Elapsed).TotalMilliseconds))));
+            Clock.SkipTo(deadline);
             return;
         }
+        double ms = 50;
         ulong now = Clock.Now;
-        if (deadline <= now)
-            return;
-        double ms = deadline == ulong.MaxValue ? 50 : (deadline - now) * 1000.0 / Board.TimebaseFrequency;
+        if (deadline != ulong.MaxValue)
+            ms = deadline <= now ? 0 : (deadline - now) * 1000.0 / Board.TimebaseFrequency;
+        if (_rtc.Alarm >= 0)
+            ms = Math.Min(ms, 10);
         ms = Math.Min(ms, Math.Max(0, (timeout - watch.Elapsed).TotalMilliseconds));
-        if (ms >= 1)
-            Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(ms, 50)));
+        if (ms >= 0.05 && !_uart.HasInput)
+            _wake.Wait(TimeSpan.FromMilliseconds(Math.Min(ms, 50)));
     }
 
     /// <summary>Frees guest RAM.</summary>
     public void Dispose()
     {
-        _hart.Dispose();
+        foreach (var h in _harts)
+            h.Dispose();
         Memory.Dispose();
+        _wake.Dispose();
     }
+
+    // Lets a slot's device be replaced after the bus is built.
+    private sealed class SlotProxy(Func<IMmioDevice> device) : IMmioDevice
+    {
+        public bool Read(ulong offset, int size, out ulong value) => device().Read(offset, size, out value);
+
+        public bool Write(ulong offset, int size, ulong value) => device().Write(offset, size, value);
+    }
+}
+
+/// <summary>What a machine boots.</summary>
+public sealed record BootImages
+{
+    /// <summary>Firmware (e.g. OpenSBI), or null to run the kernel directly in M-mode.</summary>
+    public byte[]? Firmware { get; init; }
+    /// <summary>The kernel: an ELF, or a raw image.</summary>
+    public required byte[] Kernel { get; init; }
+    /// <summary>An initial RAM disk, if any.</summary>
+    public byte[]? Initrd { get; init; }
+    /// <summary>The kernel command line.</summary>
+    public string BootArgs { get; init; } = "";
+    /// <summary>Watch the kernel ELF's tohost symbol.</summary>
+    public bool Htif { get; init; }
 }

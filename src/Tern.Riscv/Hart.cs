@@ -103,6 +103,13 @@ public sealed unsafe partial class Hart : IDisposable
     /// <summary>Reads floating-point register <paramref name="index"/> as raw bits.</summary>
     public ulong GetF(int index) => (uint)index < 32 ? _f[index] : throw new ArgumentOutOfRangeException(nameof(index));
 
+    /// <summary>
+    /// Drops the LR reservation. The machine calls it when another hart has run since this one
+    /// last did, so an SC never succeeds across another hart's stores (it may fail spuriously,
+    /// which the specification allows).
+    /// </summary>
+    public void ClearReservation() => _reservation = ulong.MaxValue;
+
     /// <summary>Asks the hart to return from <see cref="Run"/> at the next block boundary. Safe from any thread.</summary>
     public void RequestStop() => _stopRequested = true;
 

@@ -19,21 +19,24 @@ public static class RunCommand
     public static Command Create()
     {
         var kernel = new Option<FileInfo>("--kernel") { Description = "Kernel image: an ELF, or a raw image loaded at 0x80000000.", Required = true };
-        var bios = new Option<string>("--bios") { Description = "Firmware: 'none' runs the kernel directly in M-mode.", DefaultValueFactory = _ => "none" };
+        var bios = new Option<string>("--bios") { Description = "Firmware: 'none' runs the kernel directly in M-mode; a path (e.g. OpenSBI fw_jump.elf) runs it first with the kernel at 0x80200000.", DefaultValueFactory = _ => "none" };
+        var initrd = new Option<FileInfo?>("--initrd") { Description = "An initial RAM disk for the kernel." };
+        var append = new Option<string>("--append") { Description = "The kernel command line.", DefaultValueFactory = _ => "" };
+        var smp = new Option<int>("--smp") { Description = "Number of harts (1 to 8).", DefaultValueFactory = _ => 1 };
         var mem = new Option<string>("--mem") { Description = "Guest RAM size (e.g. 256M, 1G).", DefaultValueFactory = _ => "256M" };
         var htif = new Option<bool>("--htif") { Description = "Watch the ELF's tohost symbol: exit 0 when the program writes 1, else the failing test number." };
         var clock = new Option<ClockMode>("--clock") { Description = "Guest time: host (follows the host clock) or icount (derived from instructions; deterministic).", DefaultValueFactory = _ => ClockMode.Host };
         var maxInsns = new Option<ulong>("--max-instructions") { Description = "Stop after this many instructions (0 = no limit)." };
         var timeout = new Option<double>("--timeout") { Description = "Stop after this many seconds of wall-clock time.", DefaultValueFactory = _ => 3600 };
-        var stats = new Option<bool>("--stats") { Description = "Print instructions retired, time and MIPS at exit." };
-        var cmd = new Command("run", "Run a guest program on this machine.") { kernel, bios, mem, htif, clock, maxInsns, timeout, stats };
+        var stats = new Option<bool>("--stats") { Description = "Print instructions, MIPS and the exits and traps by reason (like kvm_stat) at exit." };
+        var cmd = new Command("run", "Run a guest on this machine; its console is this terminal (Ctrl-A X quits).") { kernel, bios, initrd, append, smp, mem, htif, clock, maxInsns, timeout, stats };
         cmd.SetAction(parse =>
         {
             var err = parse.InvocationConfiguration.Error;
-            string biosValue = parse.GetValue(bios)!;
-            if (!string.Equals(biosValue, "none", StringComparison.Ordinal))
+            int harts = parse.GetValue(smp);
+            if (harts is < 1 or > Board.MaxHarts)
             {
-                err.WriteLine($"tern run: --bios {biosValue}: only '--bios none' is supported by this build (firmware boot is not available yet).");
+                err.WriteLine($"tern run: --smp {harts}: expected 1 to {Board.MaxHarts} harts.");
                 return UsageError;
             }
             if (!SizeParser.TryParse(parse.GetValue(mem)!, out ulong memBytes) || memBytes < VirtMachine.MinMemory || memBytes > VirtMachine.MaxMemory)
@@ -48,16 +51,12 @@ public static class RunCommand
                 return UsageError;
             }
             var file = parse.GetValue(kernel)!;
-            byte[] image;
-            try
-            {
-                image = File.ReadAllBytes(file.FullName);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                err.WriteLine($"tern run: cannot read kernel '{file.FullName}': {e.Message}");
+            string biosValue = parse.GetValue(bios)!;
+            byte[]? image = ReadFile(file.FullName, "kernel", err);
+            byte[]? firmware = string.Equals(biosValue, "none", StringComparison.Ordinal) ? [] : ReadFile(biosValue, "firmware (--bios)", err);
+            byte[]? rd = parse.GetValue(initrd) is { } initrdFile ? ReadFile(initrdFile.FullName, "initrd", err) : [];
+            if (image is null || firmware is null || rd is null)
                 return UsageError;
-            }
             using var stdout = Console.OpenStandardOutput();
             GuestRunResult result;
             try
@@ -65,6 +64,11 @@ public static class RunCommand
                 result = GuestRunner.Run(new GuestRunOptions
                 {
                     Kernel = image,
+                    Firmware = firmware.Length == 0 ? null : firmware,
+                    Initrd = rd.Length == 0 ? null : rd,
+                    BootArgs = parse.GetValue(append)!,
+                    Harts = harts,
+                    ConsoleInput = new TerminalInput(),
                     Htif = parse.GetValue(htif),
                     MemoryBytes = memBytes,
                     Clock = parse.GetValue(clock),
@@ -82,13 +86,14 @@ public static class RunCommand
             {
                 double mips = result.InstructionsRetired / Math.Max(result.Elapsed.TotalSeconds, 1e-9) / 1e6;
                 err.WriteLine($"tern: {result.InstructionsRetired:N0} instructions in {result.Elapsed.TotalSeconds:F3} s ({mips:F1} MIPS)");
+                err.Write(result.Stats.Format());
             }
             switch (result.Reason)
             {
                 case ExitReason.Htif when result.ExitCode != 0:
                     err.WriteLine($"tern run: {result.Message}");
                     return result.ExitCode;
-                case ExitReason.Htif or ExitReason.PowerOff:
+                case ExitReason.Htif or ExitReason.PowerOff or ExitReason.Quit:
                     return result.ExitCode;
                 default:
                     err.WriteLine($"tern run: {result.Message}");
@@ -96,5 +101,18 @@ public static class RunCommand
             }
         });
         return cmd;
+    }
+
+    private static byte[]? ReadFile(string path, string what, TextWriter err)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            err.WriteLine($"tern run: cannot read {what} '{path}': {e.Message}");
+            return null;
+        }
     }
 }

@@ -1,0 +1,80 @@
+// Feeds the user's keystrokes to the guest console. On a terminal, keys are read without
+// echo or line editing (raw), and Ctrl-A X quits as in QEMU (Ctrl-A Ctrl-A sends a Ctrl-A);
+// from a pipe, bytes are passed through as they come.
+using Tern.Machine;
+
+namespace Tern.Cli.Commands;
+
+/// <summary>Console input from this process's standard input.</summary>
+public sealed class TerminalInput : IConsoleInput
+{
+    private const char CtrlA = '\u0001';
+
+    /// <inheritdoc/>
+    public IDisposable Subscribe(VirtMachine machine)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        var cts = new CancellationTokenSource();
+        var thread = new Thread(() => Pump(machine, cts.Token)) { IsBackground = true, Name = "tern-console-input" };
+        thread.Start();
+        return cts;
+    }
+
+    private static void Pump(VirtMachine machine, CancellationToken token)
+    {
+        try
+        {
+            if (Console.IsInputRedirected)
+            {
+                using var stdin = Console.OpenStandardInput();
+                var buffer = new byte[256];
+                int n;
+                while (!token.IsCancellationRequested && (n = stdin.Read(buffer)) > 0)
+                    machine.ConsoleInput(buffer.AsSpan(0, n));
+                return;
+            }
+            Console.TreatControlCAsInput = true;
+            bool escape = false;
+            while (!token.IsCancellationRequested)
+            {
+                var key = Console.ReadKey(intercept: true);
+                char c = key.KeyChar;
+                if (escape)
+                {
+                    escape = false;
+                    if (c is 'x' or 'X')
+                    {
+                        machine.Quit();
+                        return;
+                    }
+                    if (c != CtrlA)
+                        continue;
+                }
+                else if (c == CtrlA)
+                {
+                    escape = true;
+                    continue;
+                }
+                byte[] bytes = key.Key switch
+                {
+                    ConsoleKey.Enter => "\r"u8.ToArray(),
+                    ConsoleKey.Backspace => [0x7F],
+                    ConsoleKey.UpArrow => "\u001b[A"u8.ToArray(),
+                    ConsoleKey.DownArrow => "\u001b[B"u8.ToArray(),
+                    ConsoleKey.RightArrow => "\u001b[C"u8.ToArray(),
+                    ConsoleKey.LeftArrow => "\u001b[D"u8.ToArray(),
+                    _ => c == '\0' ? [] : System.Text.Encoding.UTF8.GetBytes(c.ToString()),
+                };
+                machine.ConsoleInput(bytes);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // no console to read from: the guest simply gets no input
+        }
+        catch (IOException)
+        {
+            // the terminal went away
+        }
+    }
+}
