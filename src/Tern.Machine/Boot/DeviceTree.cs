@@ -59,7 +59,7 @@ public static class DeviceTree
                 .Cells("phandle", cpus[h]).Strings("device_type", "cpu").Cells("reg", (uint)h).Strings("status", "okay")
                 .Strings("compatible", "riscv").Strings("riscv,isa", IsaString).Strings("mmu-type", "riscv,sv39");
             f.Begin("interrupt-controller")
-                .Cells("#interrupt-cells", 1).Property("interrupt-controller").Strings("compatible", "riscv,cpu-intc").Cells("phandle", intc[h])
+                .Cells("#address-cells", 0).Cells("#interrupt-cells", 1).Property("interrupt-controller").Strings("compatible", "riscv,cpu-intc").Cells("phandle", intc[h])
                 .EndNodeScope();
             f.EndNodeScope();
         }
