@@ -13,6 +13,7 @@ public sealed class GuestClock
     private readonly Func<ulong> _instructions;
     private readonly long _hostStart = Stopwatch.GetTimestamp();
     private ulong _offset;
+    private ulong _instructionBase;
 
     /// <summary>Creates a clock; <paramref name="instructions"/> reads the retired-instruction count.</summary>
     public GuestClock(ClockMode mode, Func<ulong> instructions)
@@ -26,7 +27,7 @@ public sealed class GuestClock
 
     /// <summary>The current time in ticks.</summary>
     public ulong Now => Mode == ClockMode.Icount
-        ? (_instructions() / InstructionsPerTick) + _offset
+        ? ((_instructionBase + _instructions()) / InstructionsPerTick) + _offset
         : (ulong)((Stopwatch.GetTimestamp() - _hostStart) * (double)Board.TimebaseFrequency / Stopwatch.Frequency) + _offset;
 
     /// <summary>Icount mode: moves time forward to <paramref name="ticks"/> while the guest sleeps in WFI.</summary>
@@ -41,6 +42,25 @@ public sealed class GuestClock
     public ulong InstructionsUntil(ulong ticks)
     {
         ulong now = Now;
-        return ticks <= now ? 0 : ((ticks - now) * InstructionsPerTick) - (_instructions() % InstructionsPerTick);
+        return ticks <= now ? 0 : ((ticks - now) * InstructionsPerTick) - ((_instructionBase + _instructions()) % InstructionsPerTick);
+    }
+
+    /// <summary>Captures the clock: the time now and, for icount, the instructions that made it.</summary>
+    public GuestClockState Save() => new(Now, _instructionBase + _instructions());
+
+    /// <summary>
+    /// Continues from a saved clock on a machine whose harts start counting from zero: time
+    /// resumes where it was saved and never runs backwards.
+    /// </summary>
+    public void Restore(GuestClockState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        _instructionBase = Mode == ClockMode.Icount ? state.Instructions : 0;
+        _offset = 0;
+        ulong now = Now;
+        _offset = state.Ticks - Math.Min(now, state.Ticks);
     }
 }
+
+/// <summary>The clock's saved state. Version 1.</summary>
+public sealed record GuestClockState(ulong Ticks, ulong Instructions);

@@ -29,8 +29,12 @@ public enum ExitReason
 /// <summary>What to run and how.</summary>
 public sealed record GuestRunOptions
 {
-    /// <summary>The kernel image: an ELF (detected by its magic) or a raw image loaded at RAM base.</summary>
-    public required byte[] Kernel { get; init; }
+    /// <summary>The kernel image: an ELF (detected by its magic) or a raw image loaded at RAM base. Not used with <see cref="RestoreFrom"/>.</summary>
+    public byte[] Kernel { get; init; } = [];
+    /// <summary>Continue the machine saved in this snapshot file instead of booting.</summary>
+    public string? RestoreFrom { get; init; }
+    /// <summary>Save a snapshot here when the run ends (and on a console request).</summary>
+    public string? SnapshotTo { get; init; }
     /// <summary>Firmware to run first (e.g. OpenSBI fw_jump.elf); null runs the kernel directly in M-mode.</summary>
     public byte[]? Firmware { get; init; }
     /// <summary>An initial RAM disk.</summary>
@@ -81,12 +85,15 @@ public static class GuestRunner
         ArgumentNullException.ThrowIfNull(options);
         var collected = options.ConsoleOutput is null ? new MemoryStream() : null;
         var console = options.ConsoleOutput ?? collected!;
-        using var machine = new VirtMachine(new MachineOptions { MemoryBytes = options.MemoryBytes, Clock = options.Clock, Console = console, Harts = options.Harts });
-        machine.Boot(new BootImages { Firmware = options.Firmware, Kernel = options.Kernel, Initrd = options.Initrd, BootArgs = options.BootArgs, Htif = options.Htif });
+        using var machine = Create(options, console);
+        if (options.SnapshotTo is { } path)
+            machine.SnapshotRequested = m => SaveSnapshot(m, path);
         using var input = options.ConsoleInput?.Subscribe(machine);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var reason = machine.Run(options.MaxInstructions, options.Timeout);
         watch.Stop();
+        if (options.SnapshotTo is { } snapshotPath)
+            SaveSnapshot(machine, snapshotPath);
         console.Flush();
         string text = collected is null ? "" : System.Text.Encoding.UTF8.GetString(collected.ToArray());
         string message = reason switch
@@ -100,5 +107,34 @@ public static class GuestRunner
         };
         int code = reason is ExitReason.Htif or ExitReason.PowerOff ? machine.ExitCode : -1;
         return new GuestRunResult(reason, code, text, machine.InstructionsRetired, watch.Elapsed, message, machine.Stats);
+    }
+
+    private static VirtMachine Create(GuestRunOptions options, Stream console)
+    {
+        if (options.RestoreFrom is { } file)
+        {
+            using var input = File.OpenRead(file);
+            return Snapshot.SnapshotFile.Load(input, console);
+        }
+        var machine = new VirtMachine(new MachineOptions { MemoryBytes = options.MemoryBytes, Clock = options.Clock, Console = console, Harts = options.Harts });
+        try
+        {
+            machine.Boot(new BootImages { Firmware = options.Firmware, Kernel = options.Kernel, Initrd = options.Initrd, BootArgs = options.BootArgs, Htif = options.Htif });
+            return machine;
+        }
+        catch
+        {
+            machine.Dispose();
+            throw;
+        }
+    }
+
+    // Written to a temporary file first and renamed, so an interrupted save never leaves a torn snapshot.
+    private static void SaveSnapshot(VirtMachine machine, string path)
+    {
+        string temp = path + ".tmp";
+        using (var output = File.Create(temp))
+            Snapshot.SnapshotFile.Save(machine, output);
+        File.Move(temp, path, overwrite: true);
     }
 }

@@ -248,6 +248,19 @@ public sealed class VirtMachine : IDisposable
 
     private void PowerOff(int code) => Finish(ExitReason.PowerOff, code);
 
+    /// <summary>Called on the machine's thread, between quanta, after <see cref="RequestSnapshot"/>.</summary>
+    public Action<VirtMachine>? SnapshotRequested { get; set; }
+
+    private volatile bool _snapshotRequested;
+
+    /// <summary>Asks for <see cref="SnapshotRequested"/> at the next quantum boundary. Safe from any thread.</summary>
+    public void RequestSnapshot()
+    {
+        _snapshotRequested = true;
+        StopAll();
+        _wake.Release();
+    }
+
     /// <summary>Stops the machine from any thread; Run returns <see cref="ExitReason.Quit"/>.</summary>
     public void Quit() => Finish(ExitReason.Quit, 0);
 
@@ -275,6 +288,11 @@ public sealed class VirtMachine : IDisposable
         ulong start = InstructionsRetired;
         while (!_finished)
         {
+            if (_snapshotRequested)
+            {
+                _snapshotRequested = false;
+                SnapshotRequested?.Invoke(this);
+            }
             _uart.Poll();
             _rtc.Poll();
             _clint.UpdateTimers();
@@ -294,7 +312,7 @@ public sealed class VirtMachine : IDisposable
                 var hart = _harts[h];
                 if (hart.WaitingForInterrupt && !hart.HasWakeupInterrupt)
                     continue;
-                if (_lastHart != h)
+                if (_lastHart != h && _harts.Length > 1)
                 {
                     hart.ClearReservation();
                     _lastHart = h;
@@ -337,6 +355,34 @@ public sealed class VirtMachine : IDisposable
         ms = Math.Min(ms, Math.Max(0, (timeout - watch.Elapsed).TotalMilliseconds));
         if (ms >= 0.05 && !_uart.HasInput)
             _wake.Wait(TimeSpan.FromMilliseconds(Math.Min(ms, 50)));
+    }
+
+    /// <summary>Captures everything but RAM. Call while the machine is not running.</summary>
+    public Snapshot.MachineState CaptureState() => new(
+        new Snapshot.MachineShape(Memory.Size, _harts.Length, Clock.Mode),
+        Clock.Save(),
+        Array.ConvertAll(_harts, h => h.Save()),
+        _clint.Save(),
+        _plic.Save(),
+        _uart.Save(),
+        _rtc.Save(),
+        Stats.Save());
+
+    /// <summary>Loads a state captured by <see cref="CaptureState"/> into this (not running) machine of the same shape.</summary>
+    public void RestoreState(Snapshot.MachineState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Shape != new Snapshot.MachineShape(Memory.Size, _harts.Length, Clock.Mode))
+            throw new ArgumentException($"state is for {state.Shape}, this machine is {Memory.Size} bytes, {_harts.Length} harts, {Clock.Mode} clock");
+        Clock.Restore(state.Clock);
+        for (int h = 0; h < _harts.Length; h++)
+            _harts[h].Restore(state.Harts[h]);
+        _plic.Restore(state.Plic);
+        _clint.Restore(state.Clint);
+        _uart.Restore(state.Uart);
+        _rtc.Restore(state.Rtc);
+        Stats.Restore(state.Stats);
+        _lastHart = -1;
     }
 
     /// <summary>Frees guest RAM.</summary>

@@ -18,7 +18,9 @@ public static class RunCommand
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var kernel = new Option<FileInfo>("--kernel") { Description = "Kernel image: an ELF, or a raw image loaded at 0x80000000.", Required = true };
+        var kernel = new Option<FileInfo?>("--kernel") { Description = "Kernel image: an ELF, or a raw image loaded at 0x80000000." };
+        var snapshotOnExit = new Option<FileInfo?>("--snapshot-on-exit") { Description = "Save the whole machine to this file when the run ends (Ctrl-A S saves it at any time)." };
+        var restore = new Option<FileInfo?>("--restore") { Description = "Continue the machine saved in this snapshot file (instead of --kernel)." };
         var bios = new Option<string>("--bios") { Description = "Firmware: 'none' runs the kernel directly in M-mode; a path (e.g. OpenSBI fw_jump.elf) runs it first with the kernel at 0x80200000.", DefaultValueFactory = _ => "none" };
         var initrd = new Option<FileInfo?>("--initrd") { Description = "An initial RAM disk for the kernel." };
         var append = new Option<string>("--append") { Description = "The kernel command line.", DefaultValueFactory = _ => "" };
@@ -29,7 +31,7 @@ public static class RunCommand
         var maxInsns = new Option<ulong>("--max-instructions") { Description = "Stop after this many instructions (0 = no limit)." };
         var timeout = new Option<double>("--timeout") { Description = "Stop after this many seconds of wall-clock time.", DefaultValueFactory = _ => 3600 };
         var stats = new Option<bool>("--stats") { Description = "Print instructions, MIPS and the exits and traps by reason (like kvm_stat) at exit." };
-        var cmd = new Command("run", "Run a guest on this machine; its console is this terminal (Ctrl-A X quits).") { kernel, bios, initrd, append, smp, mem, htif, clock, maxInsns, timeout, stats };
+        var cmd = new Command("run", "Run a guest on this machine; its console is this terminal (Ctrl-A X quits).") { kernel, bios, initrd, append, smp, mem, htif, clock, maxInsns, timeout, stats, snapshotOnExit, restore };
         cmd.SetAction(parse =>
         {
             var err = parse.InvocationConfiguration.Error;
@@ -50,9 +52,20 @@ public static class RunCommand
                 err.WriteLine("tern run: --timeout must be a positive number of seconds.");
                 return UsageError;
             }
-            var file = parse.GetValue(kernel)!;
+            var file = parse.GetValue(kernel);
+            var restoreFile = parse.GetValue(restore);
+            if ((file is null) == (restoreFile is null))
+            {
+                err.WriteLine("tern run: give either --kernel IMAGE or --restore SNAPSHOT.");
+                return UsageError;
+            }
+            if (restoreFile is not null && !restoreFile.Exists)
+            {
+                err.WriteLine($"tern run: cannot read snapshot '{restoreFile.FullName}': no such file.");
+                return UsageError;
+            }
             string biosValue = parse.GetValue(bios)!;
-            byte[]? image = ReadFile(file.FullName, "kernel", err);
+            byte[]? image = file is null ? [] : ReadFile(file.FullName, "kernel", err);
             byte[]? firmware = string.Equals(biosValue, "none", StringComparison.Ordinal) ? [] : ReadFile(biosValue, "firmware (--bios)", err);
             byte[]? rd = parse.GetValue(initrd) is { } initrdFile ? ReadFile(initrdFile.FullName, "initrd", err) : [];
             if (image is null || firmware is null || rd is null)
@@ -64,6 +77,8 @@ public static class RunCommand
                 result = GuestRunner.Run(new GuestRunOptions
                 {
                     Kernel = image,
+                    RestoreFrom = restoreFile?.FullName,
+                    SnapshotTo = parse.GetValue(snapshotOnExit)?.FullName,
                     Firmware = firmware.Length == 0 ? null : firmware,
                     Initrd = rd.Length == 0 ? null : rd,
                     BootArgs = parse.GetValue(append)!,
@@ -79,7 +94,12 @@ public static class RunCommand
             }
             catch (InvalidImageException e)
             {
-                err.WriteLine($"tern run: {file.Name}: {e.Message}");
+                err.WriteLine($"tern run: {file?.Name}: {e.Message}");
+                return UsageError;
+            }
+            catch (Tern.Machine.Snapshot.InvalidSnapshotException e)
+            {
+                err.WriteLine($"tern run: {restoreFile?.Name}: {e.Message}");
                 return UsageError;
             }
             if (parse.GetValue(stats))

@@ -1,5 +1,6 @@
 // Feeds the user's keystrokes to the guest console. On a terminal, keys are read without
-// echo or line editing (raw), and Ctrl-A X quits as in QEMU (Ctrl-A Ctrl-A sends a Ctrl-A);
+// echo or line editing (raw), Ctrl-A X quits as in QEMU, Ctrl-A S saves a snapshot (with
+// --snapshot-on-exit), Ctrl-A Ctrl-A sends a Ctrl-A;
 // from a pipe, bytes are passed through as they come.
 using Tern.Machine;
 
@@ -46,6 +47,11 @@ public sealed class TerminalInput : IConsoleInput
                     {
                         machine.Quit();
                         return;
+                    }
+                    if (c is 's' or 'S')
+                    {
+                        machine.RequestSnapshot();
+                        continue;
                     }
                     if (c != CtrlA)
                         continue;

@@ -29,6 +29,22 @@ public sealed class Clint : IMmioDevice
     /// <summary>The earliest armed timer deadline, in ticks (ulong.MaxValue when none).</summary>
     public ulong NextDeadline => _mtimecmp.Min();
 
+    /// <summary>Captures the timer compare and software-interrupt registers.</summary>
+    public ClintState Save() => new((ulong[])_mtimecmp.Clone(), (bool[])_msip.Clone());
+
+    /// <summary>Restores registers captured by <see cref="Save"/> and re-drives the harts' lines.</summary>
+    public void Restore(ClintState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Mtimecmp.Length != _harts.Length || state.Msip.Length != _harts.Length)
+            throw new ArgumentException($"CLINT state is for {state.Mtimecmp.Length} harts, this machine has {_harts.Length}.", nameof(state));
+        state.Mtimecmp.CopyTo(_mtimecmp, 0);
+        state.Msip.CopyTo(_msip, 0);
+        for (int i = 0; i < _harts.Length; i++)
+            _harts[i].SetInterruptLine(Cause.MachineSoftware, _msip[i]);
+        UpdateTimers();
+    }
+
     /// <summary>Raises or lowers each hart's MTIP from the current time.</summary>
     public void UpdateTimers()
     {
@@ -94,3 +110,6 @@ public sealed class Clint : IMmioDevice
         return true; // mtime is read-only here (guest time is owned by the machine); reserved space ignores writes
     }
 }
+
+/// <summary>The CLINT's saved state. Version 1.</summary>
+public sealed record ClintState(ulong[] Mtimecmp, bool[] Msip);
