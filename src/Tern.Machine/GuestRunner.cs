@@ -43,6 +43,12 @@ public sealed record GuestRunOptions
     public string BootArgs { get; init; } = "";
     /// <summary>Number of harts.</summary>
     public int Harts { get; init; } = 1;
+    /// <summary>Disk image files, attached as virtio-blk devices in slots 0, 1, ...</summary>
+    public IReadOnlyList<string> Disks { get; init; } = [];
+    /// <summary>Attach a virtio entropy device (after the disks).</summary>
+    public bool Rng { get; init; }
+    /// <summary>virtio-mmio register interface: 2 (modern) or 1 (legacy, for old guests).</summary>
+    public int VirtioVersion { get; init; } = 2;
     /// <summary>Watch the ELF's tohost symbol (RISC-V test convention).</summary>
     public bool Htif { get; init; }
     /// <summary>Guest RAM size in bytes.</summary>
@@ -114,11 +120,12 @@ public static class GuestRunner
         if (options.RestoreFrom is { } file)
         {
             using var input = File.OpenRead(file);
-            return Snapshot.SnapshotFile.Load(input, console);
+            return Snapshot.SnapshotFile.Load(input, console, m => AttachDevices(m, options));
         }
         var machine = new VirtMachine(new MachineOptions { MemoryBytes = options.MemoryBytes, Clock = options.Clock, Console = console, Harts = options.Harts });
         try
         {
+            AttachDevices(machine, options);
             machine.Boot(new BootImages { Firmware = options.Firmware, Kernel = options.Kernel, Initrd = options.Initrd, BootArgs = options.BootArgs, Htif = options.Htif });
             return machine;
         }
@@ -127,6 +134,18 @@ public static class GuestRunner
             machine.Dispose();
             throw;
         }
+    }
+
+    private static void AttachDevices(VirtMachine machine, GuestRunOptions options)
+    {
+        int slot = 0;
+        foreach (string disk in options.Disks)
+        {
+            var backend = new Devices.Virtio.FileBlockBackend(disk);
+            machine.AttachVirtio(slot++, new Devices.Virtio.VirtioBlk(backend), options.VirtioVersion, backend);
+        }
+        if (options.Rng)
+            machine.AttachVirtio(slot, new Devices.Virtio.VirtioRng(), options.VirtioVersion);
     }
 
     // Written to a temporary file first and renamed, so an interrupted save never leaves a torn snapshot.

@@ -11,6 +11,7 @@ using Tern.Machine.Devices.Htif;
 using Tern.Machine.Devices.Plic;
 using Tern.Machine.Devices.TestFinisher;
 using Tern.Machine.Devices.Uart16550;
+using Tern.Machine.Devices.Virtio;
 using Tern.Riscv;
 
 namespace Tern.Machine;
@@ -45,7 +46,8 @@ public sealed class VirtMachine : IDisposable
     private readonly Plic _plic;
     private readonly Uart16550 _uart;
     private readonly GoldfishRtc _rtc;
-    private readonly IMmioDevice[] _virtio = new IMmioDevice[Board.VirtioSlots];
+    private readonly VirtioMmio[] _virtio = new VirtioMmio[Board.VirtioSlots];
+    private readonly List<IDisposable> _owned = [];
     private readonly Stream _console;
     private readonly SemaphoreSlim _wake = new(0);
     private Htif? _htif;
@@ -79,7 +81,7 @@ public sealed class VirtMachine : IDisposable
         long wallStart = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000;
         _rtc = new GoldfishRtc(() => wallStart + (long)(Clock.Now * (1_000_000_000 / Board.TimebaseFrequency)), level => _plic.SetLevel(Board.RtcIrq, level));
         for (int slot = 0; slot < Board.VirtioSlots; slot++)
-            _virtio[slot] = new EmptyVirtioSlot();
+            _virtio[slot] = new VirtioMmio(Memory, null, VirtioInterrupt(slot));
 
         _bus.Observer = Stats.MmioAccess;
         _bus.Map(Board.TestBase, Board.TestSize, new TestFinisher(PowerOff, () => PowerOff(0)), "test-finisher");
@@ -133,13 +135,26 @@ public sealed class VirtMachine : IDisposable
     /// <summary>The exit code the guest reported (finisher or HTIF).</summary>
     public int ExitCode { get; private set; }
 
-    /// <summary>Plugs <paramref name="device"/> into virtio slot <paramref name="slot"/> (PLIC source 1 + slot).</summary>
-    public void AttachVirtio(int slot, IMmioDevice device)
+    /// <summary>
+    /// Plugs <paramref name="device"/> into virtio slot <paramref name="slot"/> (at 0x1000_1000 +
+    /// 0x1000 × slot, PLIC source 1 + slot) with the modern (2) or legacy (1) register interface.
+    /// Call before the guest runs. <paramref name="owned"/> (e.g. a disk file) is disposed with the machine.
+    /// </summary>
+    public void AttachVirtio(int slot, IVirtioDevice device, int version = 2, IDisposable? owned = null)
     {
         if (slot is < 0 or >= Board.VirtioSlots)
             throw new ArgumentOutOfRangeException(nameof(slot), slot, $"virtio slots are 0..{Board.VirtioSlots - 1}");
-        _virtio[slot] = device;
+        if (_virtio[slot].Device is not null)
+            throw new InvalidOperationException($"virtio slot {slot} already holds a device");
+        _virtio[slot] = new VirtioMmio(Memory, device, VirtioInterrupt(slot), version);
+        if (device is VirtioNet { Backend: var backend })
+            backend.FrameAvailable += () => _wake.Release();
+        if (owned is not null)
+            _owned.Add(owned);
     }
+
+    /// <summary>The virtio slots (empty ones hold a transport without a device).</summary>
+    public IReadOnlyList<VirtioMmio> VirtioSlots => _virtio;
 
     /// <summary>The interrupt line of virtio slot <paramref name="slot"/>, for the device plugged there.</summary>
     public Action<bool> VirtioInterrupt(int slot) => level => _plic.SetLevel(Board.VirtioIrq + slot, level);
@@ -228,6 +243,8 @@ public sealed class VirtMachine : IDisposable
     private ulong LoadImage(byte[] image, ulong rawAddress, string what, out ElfImage? elf)
     {
         elf = null;
+        if (image.Length >= 2 && image[0] == 0x1F && image[1] == 0x8B)
+            image = Gunzip(image, what);
         if (ElfImage.IsElf(image))
         {
             elf = ElfImage.Parse(image);
@@ -244,6 +261,29 @@ public sealed class VirtMachine : IDisposable
             throw new InvalidImageException($"{what}: raw image of {image.Length} bytes does not fit in guest RAM at 0x{rawAddress:x}");
         Memory.Write(rawAddress, image);
         return rawAddress;
+    }
+
+    // A gzip-compressed kernel (Image.gz) is unpacked on the host, up to the size of guest RAM.
+    private byte[] Gunzip(byte[] image, string what)
+    {
+        try
+        {
+            using var gz = new System.IO.Compression.GZipStream(new MemoryStream(image), System.IO.Compression.CompressionMode.Decompress);
+            using var output = new MemoryStream();
+            var buffer = new byte[1 << 16];
+            int n;
+            while ((n = gz.Read(buffer)) > 0)
+            {
+                output.Write(buffer, 0, n);
+                if ((ulong)output.Length > Memory.Size)
+                    throw new InvalidImageException($"{what}: gzip image unpacks to more than the guest's {Memory.Size} bytes of RAM");
+            }
+            return output.ToArray();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidImageException($"{what}: corrupt gzip image ({e.Message})");
+        }
     }
 
     private void PowerOff(int code) => Finish(ExitReason.PowerOff, code);
@@ -295,6 +335,8 @@ public sealed class VirtMachine : IDisposable
             }
             _uart.Poll();
             _rtc.Poll();
+            foreach (var slot in _virtio)
+                slot.Poll();
             _clint.UpdateTimers();
             ulong budget = Quantum;
             if (Clock.Mode == ClockMode.Icount && _clint.NextDeadline != ulong.MaxValue)
@@ -366,7 +408,14 @@ public sealed class VirtMachine : IDisposable
         _plic.Save(),
         _uart.Save(),
         _rtc.Save(),
-        Stats.Save());
+        Stats.Save(),
+        Array.ConvertAll(_virtio, SaveSlot));
+
+    private static Snapshot.VirtioSlotState SaveSlot(VirtioMmio slot) => new(
+        slot.Save(),
+        (slot.Device as VirtioBlk)?.Save(),
+        (slot.Device as VirtioNet)?.Save(),
+        (slot.Device as VirtioRng)?.Save());
 
     /// <summary>Loads a state captured by <see cref="CaptureState"/> into this (not running) machine of the same shape.</summary>
     public void RestoreState(Snapshot.MachineState state)
@@ -382,12 +431,33 @@ public sealed class VirtMachine : IDisposable
         _uart.Restore(state.Uart);
         _rtc.Restore(state.Rtc);
         Stats.Restore(state.Stats);
+        for (int i = 0; i < Board.VirtioSlots; i++)
+            RestoreSlot(i, state.Virtio[i]);
         _lastHart = -1;
     }
 
-    /// <summary>Frees guest RAM.</summary>
+    // RAM must already hold the saved rings: the transport checks its queue addresses against it.
+    private void RestoreSlot(int index, Snapshot.VirtioSlotState saved)
+    {
+        var slot = _virtio[index];
+        string have = slot.Device?.GetType().Name ?? "nothing";
+        string want = saved.Blk is not null ? nameof(VirtioBlk) : saved.Net is not null ? nameof(VirtioNet) : saved.Rng is not null ? nameof(VirtioRng) : "nothing";
+        if (have != want)
+            throw new ArgumentException($"virtio slot {index} held {want} when saved but holds {have} now: attach the same devices (e.g. the same --disk) when restoring");
+        switch (slot.Device)
+        {
+            case VirtioBlk blk: blk.Restore(saved.Blk!); break;
+            case VirtioNet net: net.Restore(saved.Net!); break;
+            case VirtioRng rng: rng.Restore(saved.Rng!); break;
+        }
+        slot.Restore(saved.Transport);
+    }
+
+    /// <summary>Frees guest RAM and the devices' host resources.</summary>
     public void Dispose()
     {
+        foreach (var o in _owned)
+            o.Dispose();
         foreach (var h in _harts)
             h.Dispose();
         Memory.Dispose();

@@ -4,6 +4,7 @@ using Tern.Machine.Devices.Clint;
 using Tern.Machine.Devices.GoldfishRtc;
 using Tern.Machine.Devices.Plic;
 using Tern.Machine.Devices.Uart16550;
+using Tern.Machine.Devices.Virtio;
 using Tern.Riscv;
 
 namespace Tern.Machine.Snapshot;
@@ -20,4 +21,8 @@ public sealed record MachineState(
     PlicState Plic,
     Uart16550State Uart,
     GoldfishRtcState Rtc,
-    MachineStatsState Stats);
+    MachineStatsState Stats,
+    VirtioSlotState[] Virtio);
+
+/// <summary>One virtio slot: its transport and, when a device is plugged in, that device's own record.</summary>
+public sealed record VirtioSlotState(VirtioMmioState Transport, VirtioBlkState? Blk, VirtioNetState? Net, VirtioRngState? Rng);

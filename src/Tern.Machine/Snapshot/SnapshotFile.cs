@@ -90,11 +90,13 @@ public static class SnapshotFile
         !memory.Span(memory.Base + ((ulong)page * GuestMemory.PageSize), GuestMemory.PageSize).ContainsAnyExcept((byte)0);
 
     /// <summary>
-    /// Reads a snapshot into a new machine whose console is <paramref name="console"/>.
+    /// Reads a snapshot into a new machine whose console is <paramref name="console"/>;
+    /// <paramref name="attach"/> plugs in the same devices the saved machine had (its disks are
+    /// not part of the snapshot) before the state is loaded.
     /// Throws <see cref="InvalidSnapshotException"/> naming the problem for a truncated,
     /// corrupted or wrong-version file.
     /// </summary>
-    public static VirtMachine Load(Stream input, Stream console)
+    public static VirtMachine Load(Stream input, Stream console, Action<VirtMachine>? attach = null)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(console);
@@ -124,6 +126,7 @@ public static class SnapshotFile
                         shape = StateCodec.ReadShape(sr);
                         sr.End();
                         machine = new VirtMachine(new MachineOptions { MemoryBytes = shape.MemoryBytes, Harts = shape.Harts, Clock = shape.Clock, Console = console });
+                        attach?.Invoke(machine);
                         break;
                     case TagState:
                         if (shape is null)
@@ -149,7 +152,7 @@ public static class SnapshotFile
         catch (Exception e) when (e is ArgumentException or EndOfStreamException)
         {
             machine?.Dispose();
-            throw new InvalidSnapshotException($"inconsistent machine state: {e.Message}");
+            throw new InvalidSnapshotException(e.Message);
         }
         catch
         {

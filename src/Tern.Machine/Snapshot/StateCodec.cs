@@ -5,6 +5,7 @@ using Tern.Machine.Devices.Clint;
 using Tern.Machine.Devices.GoldfishRtc;
 using Tern.Machine.Devices.Plic;
 using Tern.Machine.Devices.Uart16550;
+using Tern.Machine.Devices.Virtio;
 using Tern.Riscv;
 
 namespace Tern.Machine.Snapshot;
@@ -80,6 +81,103 @@ public static class StateCodec
             w.I64(count);
         }
         w.I64(s.Stats.WfiHalts);
+        w.U32((uint)s.Virtio.Length);
+        foreach (var v in s.Virtio)
+            Write(w, v);
+    }
+
+    private static void Write(StateWriter w, VirtioSlotState v)
+    {
+        var t = v.Transport;
+        w.U32((uint)t.Version);
+        w.U32(t.DeviceId);
+        w.U32(t.Status);
+        w.U32(t.DeviceFeaturesSel);
+        w.U32(t.DriverFeaturesSel);
+        w.U64(t.DriverFeatures);
+        w.U32(t.QueueSel);
+        w.U32(t.InterruptStatus);
+        w.U32(t.ConfigGeneration);
+        w.U32(t.GuestPageSize);
+        w.U32((uint)t.Queues.Length);
+        foreach (var q in t.Queues)
+        {
+            w.U32(q.Num);
+            w.Bool(q.Ready);
+            w.U64(q.Desc);
+            w.U64(q.Driver);
+            w.U64(q.Device);
+            w.U32(q.Pfn);
+            w.U32(q.Align);
+            w.U32(q.LastAvail);
+            w.U32(q.UsedIndex);
+            w.U32(q.SignalledUsed);
+        }
+        if (v.Blk is { } blk)
+        {
+            w.U8(1);
+            w.U64(blk.CapacitySectors);
+            w.Bool(blk.ReadOnly);
+            w.I64s([blk.Reads, blk.Writes, blk.Flushes, blk.Failures]);
+        }
+        else if (v.Net is { } net)
+        {
+            w.U8(2);
+            w.Bytes(net.Mac);
+            w.I64s([net.FramesSent, net.FramesReceived, net.FramesDropped]);
+        }
+        else if (v.Rng is { } rng)
+        {
+            w.U8(3);
+            w.I64(rng.BytesProvided);
+        }
+        else
+        {
+            w.U8(0);
+        }
+    }
+
+    private static VirtioSlotState ReadVirtio(StateReader r)
+    {
+        int version = (int)r.U32();
+        uint deviceId = r.U32(), status = r.U32(), dfs = r.U32(), drfs = r.U32();
+        ulong driverFeatures = r.U64();
+        uint queueSel = r.U32(), interruptStatus = r.U32(), generation = r.U32(), pageSize = r.U32();
+        uint queues = r.U32();
+        if (queues > 16)
+            throw new InvalidSnapshotException($"virtio slot has {queues} queues");
+        var qs = new VirtqueueState[queues];
+        for (int i = 0; i < qs.Length; i++)
+        {
+            qs[i] = new VirtqueueState(r.U32(), r.Bool(), r.U64(), r.U64(), r.U64(), r.U32(), r.U32(), (ushort)r.U32(), (ushort)r.U32(), (ushort)r.U32());
+        }
+        var transport = new VirtioMmioState(version, deviceId, status, dfs, drfs, driverFeatures, queueSel, interruptStatus, generation, pageSize, qs);
+        switch (r.U8())
+        {
+            case 0:
+                return new VirtioSlotState(transport, null, null, null);
+            case 1:
+                {
+                    ulong capacity = r.U64();
+                    bool ro = r.Bool();
+                    var c = r.I64s();
+                    if (c.Length != 4)
+                        throw new InvalidSnapshotException("virtio-blk counters have the wrong shape");
+                    return new VirtioSlotState(transport, new VirtioBlkState(capacity, ro, c[0], c[1], c[2], c[3]), null, null);
+                }
+            case 2:
+                {
+                    var mac = r.Bytes();
+                    var c = r.I64s();
+                    if (mac.Length != 6 || c.Length != 3)
+                        throw new InvalidSnapshotException("virtio-net state has the wrong shape");
+                    return new VirtioSlotState(transport, null, new VirtioNetState(mac, c[0], c[1], c[2]), null);
+                }
+            case 3:
+                return new VirtioSlotState(transport, null, null, new VirtioRngState(r.I64()));
+            case var kind:
+                throw new InvalidSnapshotException($"unknown virtio device kind {kind}");
+        }
     }
 
     /// <summary>Decodes everything but the shape, for a machine of <paramref name="shape"/>.</summary>
@@ -114,7 +212,13 @@ public static class StateCodec
         for (int i = 0; i < mmioCount; i++)
             mmio[r.String()] = r.I64();
         var stats = new MachineStatsState(exceptions, interrupts, mmio, r.I64());
-        return new MachineState(shape, clock, harts, clint, plic, uart, rtc, stats);
+        uint slots = r.U32();
+        if (slots != Board.VirtioSlots)
+            throw new InvalidSnapshotException($"state has {slots} virtio slots, the board has {Board.VirtioSlots}");
+        var virtio = new VirtioSlotState[slots];
+        for (int i = 0; i < virtio.Length; i++)
+            virtio[i] = ReadVirtio(r);
+        return new MachineState(shape, clock, harts, clint, plic, uart, rtc, stats, virtio);
     }
 
     private static void Write(StateWriter w, HartState h)
