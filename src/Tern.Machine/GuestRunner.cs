@@ -61,6 +61,8 @@ public sealed record GuestRunOptions
     public ClockMode Clock { get; init; } = ClockMode.Host;
     /// <summary>Where the guest's UART (and HTIF console) output goes; null collects it into the result.</summary>
     public Stream? ConsoleOutput { get; init; }
+    /// <summary>End the run (as <see cref="ExitReason.Quit"/>, exit code 0) once the console has printed this text.</summary>
+    public string? StopOnOutput { get; init; }
     /// <summary>Feeds the guest's console, if given.</summary>
     public IConsoleInput? ConsoleInput { get; init; }
 }
@@ -90,8 +92,12 @@ public static class GuestRunner
     {
         ArgumentNullException.ThrowIfNull(options);
         var collected = options.ConsoleOutput is null ? new MemoryStream() : null;
-        var console = options.ConsoleOutput ?? collected!;
+        Stream console = options.ConsoleOutput ?? collected!;
+        VirtMachine? running = null;
+        if (options.StopOnOutput is { } milestone)
+            console = new OutputWatchStream(console, milestone, () => running?.Quit());
         using var machine = Create(options, console);
+        running = machine;
         if (options.SnapshotTo is { } path)
             machine.SnapshotRequested = m => SaveSnapshot(m, path);
         using var input = options.ConsoleInput?.Subscribe(machine);
@@ -111,7 +117,7 @@ public static class GuestRunner
             ExitReason.InstructionLimit => $"instruction limit reached at pc 0x{machine.Hart.Pc:x}",
             _ => $"timed out at pc 0x{machine.Hart.Pc:x}",
         };
-        int code = reason is ExitReason.Htif or ExitReason.PowerOff ? machine.ExitCode : -1;
+        int code = reason is ExitReason.Htif or ExitReason.PowerOff or ExitReason.Quit ? machine.ExitCode : -1;
         return new GuestRunResult(reason, code, text, machine.InstructionsRetired, watch.Elapsed, message, machine.Stats);
     }
 

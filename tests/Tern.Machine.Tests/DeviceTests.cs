@@ -63,6 +63,22 @@ public sealed class DeviceTests : IDisposable
     }
 
     [Fact]
+    public void Clint_next_deadline_ignores_deadlines_already_passed()
+    {
+        // A hart that masked its timer after the deadline passed must not hold time back for
+        // the others (it once froze icount time in a 4-hart Linux boot).
+        ulong now = 1000;
+        var clock = new GuestClock(ClockMode.Icount, () => now * GuestClock.InstructionsPerTick);
+        var clint = new Devices.Clint.Clint([_hart0, _hart1], clock);
+        Assert.Equal(ulong.MaxValue, clint.NextDeadline);
+        Assert.True(clint.Write(0x4000, 8, 500));       // hart 0: already passed
+        Assert.True(clint.Write(0x4008, 8, 5000));      // hart 1: in the future
+        Assert.Equal(5000UL, clint.NextDeadline);
+        Assert.NotEqual(0UL, Mip(_hart0) & (1UL << Cause.MachineTimer));
+        Assert.Equal(0UL, Mip(_hart1) & (1UL << Cause.MachineTimer));
+    }
+
+    [Fact]
     public void Plic_state_round_trips()
     {
         var a = new Plic([_hart0, _hart1]);

@@ -24,6 +24,10 @@ public static class RunCommand
         var bios = new Option<string>("--bios") { Description = "Firmware: 'none' runs the kernel directly in M-mode; a path (e.g. OpenSBI fw_jump.elf) runs it first with the kernel at 0x80200000.", DefaultValueFactory = _ => "none" };
         var initrd = new Option<FileInfo?>("--initrd") { Description = "An initial RAM disk for the kernel." };
         var append = new Option<string>("--append") { Description = "The kernel command line.", DefaultValueFactory = _ => "" };
+        var disk = new Option<FileInfo[]>("--disk") { Description = "A disk image file for the guest (virtio-blk; repeat for more disks).", AllowMultipleArgumentsPerToken = false };
+        var until = new Option<string?>("--until") { Description = "Stop (exit status 0) once the guest's console has printed this text." };
+        var rng = new Option<bool>("--rng") { Description = "Give the guest a virtio entropy device." };
+        var legacy = new Option<bool>("--virtio-legacy") { Description = "Use the legacy (version 1) virtio-mmio interface, for old guests." };
         var smp = new Option<int>("--smp") { Description = "Number of harts (1 to 8).", DefaultValueFactory = _ => 1 };
         var mem = new Option<string>("--mem") { Description = "Guest RAM size (e.g. 256M, 1G).", DefaultValueFactory = _ => "256M" };
         var htif = new Option<bool>("--htif") { Description = "Watch the ELF's tohost symbol: exit 0 when the program writes 1, else the failing test number." };
@@ -31,7 +35,7 @@ public static class RunCommand
         var maxInsns = new Option<ulong>("--max-instructions") { Description = "Stop after this many instructions (0 = no limit)." };
         var timeout = new Option<double>("--timeout") { Description = "Stop after this many seconds of wall-clock time.", DefaultValueFactory = _ => 3600 };
         var stats = new Option<bool>("--stats") { Description = "Print instructions, MIPS and the exits and traps by reason (like kvm_stat) at exit." };
-        var cmd = new Command("run", "Run a guest on this machine; its console is this terminal (Ctrl-A X quits).") { kernel, bios, initrd, append, smp, mem, htif, clock, maxInsns, timeout, stats, snapshotOnExit, restore };
+        var cmd = new Command("run", "Run a guest on this machine; its console is this terminal (Ctrl-A X quits).") { kernel, bios, initrd, append, smp, mem, htif, clock, maxInsns, timeout, stats, snapshotOnExit, restore, disk, rng, legacy, until };
         cmd.SetAction(parse =>
         {
             var err = parse.InvocationConfiguration.Error;
@@ -59,6 +63,14 @@ public static class RunCommand
                 err.WriteLine("tern run: give either --kernel IMAGE or --restore SNAPSHOT.");
                 return UsageError;
             }
+            foreach (var d in parse.GetValue(disk) ?? [])
+            {
+                if (!d.Exists)
+                {
+                    err.WriteLine($"tern run: --disk {d.FullName}: no such file (create one, e.g. with truncate -s 64M).");
+                    return UsageError;
+                }
+            }
             if (restoreFile is not null && !restoreFile.Exists)
             {
                 err.WriteLine($"tern run: cannot read snapshot '{restoreFile.FullName}': no such file.");
@@ -83,6 +95,10 @@ public static class RunCommand
                     Initrd = rd.Length == 0 ? null : rd,
                     BootArgs = parse.GetValue(append)!,
                     Harts = harts,
+                    Disks = [.. (parse.GetValue(disk) ?? []).Select(d => d.FullName)],
+                    Rng = parse.GetValue(rng),
+                    StopOnOutput = parse.GetValue(until),
+                    VirtioVersion = parse.GetValue(legacy) ? 1 : 2,
                     ConsoleInput = new TerminalInput(),
                     Htif = parse.GetValue(htif),
                     MemoryBytes = memBytes,

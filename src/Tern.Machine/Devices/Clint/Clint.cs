@@ -26,8 +26,24 @@ public sealed class Clint : IMmioDevice
     /// <summary>Called after a guest reprograms a timer, so the run loop can recompute its slice.</summary>
     public Action? TimerChanged { get; set; }
 
-    /// <summary>The earliest armed timer deadline, in ticks (ulong.MaxValue when none).</summary>
-    public ulong NextDeadline => _mtimecmp.Min();
+    /// <summary>
+    /// The earliest timer deadline still in the future, in ticks (ulong.MaxValue when none).
+    /// Deadlines already passed have raised MTIP; a hart that masks it must not hold time back.
+    /// </summary>
+    public ulong NextDeadline
+    {
+        get
+        {
+            ulong now = _clock.Now;
+            ulong next = ulong.MaxValue;
+            foreach (ulong t in _mtimecmp)
+            {
+                if (t > now && t < next)
+                    next = t;
+            }
+            return next;
+        }
+    }
 
     /// <summary>Captures the timer compare and software-interrupt registers.</summary>
     public ClintState Save() => new((ulong[])_mtimecmp.Clone(), (bool[])_msip.Clone());
