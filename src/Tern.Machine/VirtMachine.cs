@@ -338,9 +338,12 @@ public sealed class VirtMachine : IDisposable
             foreach (var slot in _virtio)
                 slot.Poll();
             _clint.UpdateTimers();
+            foreach (var hart in _harts)
+                hart.UpdateTimer();
             ulong budget = Quantum;
-            if (Clock.Mode == ClockMode.Icount && _clint.NextDeadline != ulong.MaxValue)
-                budget = Math.Clamp(Clock.InstructionsUntil(_clint.NextDeadline), 1, Quantum);
+            ulong deadline = NextTimerDeadline();
+            if (Clock.Mode == ClockMode.Icount && deadline != ulong.MaxValue)
+                budget = Math.Clamp(Clock.InstructionsUntil(deadline), 1, Quantum);
             if (maxInstructions != 0)
             {
                 ulong done = InstructionsRetired - start;
@@ -378,11 +381,24 @@ public sealed class VirtMachine : IDisposable
         return reason;
     }
 
+    // The next moment a timer fires: a CLINT mtimecmp or an Sstc stimecmp still in the future.
+    private ulong NextTimerDeadline()
+    {
+        ulong next = _clint.NextDeadline;
+        ulong now = Clock.Now;
+        foreach (var hart in _harts)
+        {
+            if (hart.SupervisorTimerDeadline is { } t && t > now && t < next)
+                next = t;
+        }
+        return next;
+    }
+
     // Every hart sleeps in WFI: wait for the next timer deadline or console input; in icount
     // mode, time jumps to the deadline instead.
     private void WaitForInterrupt(Stopwatch watch, TimeSpan timeout)
     {
-        ulong deadline = _clint.NextDeadline;
+        ulong deadline = NextTimerDeadline();
         if (Clock.Mode == ClockMode.Icount && deadline != ulong.MaxValue)
         {
             Clock.SkipTo(deadline);

@@ -17,8 +17,36 @@ public sealed unsafe partial class Hart
     private readonly ulong[] _pmpaddr = new ulong[64];
     private uint _fflags, _frm;
     private ulong _reservation = ulong.MaxValue;
+    private ulong _stimecmp = ulong.MaxValue;
 
-    private ulong Mip => _mipLines | _mipSoft;
+    // Sstc: with menvcfg.STCE set, STIP follows time >= stimecmp and is no longer software-writable.
+    private const ulong MenvcfgStce = 1UL << 63;
+    private const ulong MenvcfgWritable = MenvcfgStce | 1; // STCE, FIOM
+
+    private bool SstcEnabled => (_menvcfg & MenvcfgStce) != 0;
+
+    private ulong Mip => _mipLines | (SstcEnabled ? _mipSoft & ~(1UL << Cause.SupervisorTimer) : _mipSoft);
+
+    /// <summary>The supervisor timer deadline (stimecmp) when Sstc is enabled by M-mode, else null.</summary>
+    public ulong? SupervisorTimerDeadline => SstcEnabled ? _stimecmp : null;
+
+    /// <summary>Re-evaluates the Sstc timer against the current time; the board calls it as time passes.</summary>
+    public void UpdateTimer()
+    {
+        if (SstcEnabled)
+            SetInterruptLine(Cause.SupervisorTimer, ReadTime() >= _stimecmp);
+    }
+
+    private void SetMenvcfg(ulong value)
+    {
+        bool wasEnabled = SstcEnabled;
+        _menvcfg = value & MenvcfgWritable;
+        if (SstcEnabled)
+            UpdateTimer();
+        else if (wasEnabled)
+            SetInterruptLine(Cause.SupervisorTimer, false);
+        RecomputeInterrupts();
+    }
 
     private ulong MstatusWithSd => (_mstatus & Mstatus.Fs) == Mstatus.Fs ? _mstatus | Mstatus.Sd : _mstatus & ~Mstatus.Sd;
 
@@ -86,6 +114,7 @@ public sealed unsafe partial class Hart
             case Csr.Scause: value = _scause; return true;
             case Csr.Stval: value = _stval; return true;
             case Csr.Sip: value = Mip & _mideleg; return true;
+            case Csr.Stimecmp: value = _stimecmp; return StimecmpAccessible;
             case Csr.Satp:
                 value = _satp;
                 return !(_priv == Privilege.Supervisor && (_mstatus & Mstatus.Tvm) != 0);
@@ -147,6 +176,12 @@ public sealed unsafe partial class Hart
                     RecomputeInterrupts();
                     return true;
                 }
+            case Csr.Stimecmp:
+                if (!StimecmpAccessible)
+                    return false;
+                _stimecmp = value;
+                UpdateTimer();
+                return true;
             case Csr.Satp:
                 {
                     if (_priv == Privilege.Supervisor && (_mstatus & Mstatus.Tvm) != 0)
@@ -173,7 +208,7 @@ public sealed unsafe partial class Hart
             case Csr.Mie: _mie = value & AllInterrupts; RecomputeInterrupts(); return true;
             case Csr.Mtvec: _mtvec = LegalTvec(value, _mtvec); return true;
             case Csr.Mcounteren: _mcounteren = (uint)value; return true;
-            case Csr.Menvcfg: _menvcfg = value & 1; return true;
+            case Csr.Menvcfg: SetMenvcfg(value); return true;
             case Csr.Mcountinhibit: _mcountinhibit = (uint)value & ~2u; return true;
             case >= Csr.Mhpmevent3 and <= Csr.Mhpmevent31: return true;
             case Csr.Mscratch: _mscratch = value; return true;
@@ -195,6 +230,9 @@ public sealed unsafe partial class Hart
             default: return false;
         }
     }
+
+    // M-mode always reaches stimecmp; S-mode only when M enabled Sstc and the time counter (mcounteren.TM).
+    private bool StimecmpAccessible => _priv == Privilege.Machine || (SstcEnabled && (_mcounteren & 2) != 0);
 
     private static ulong LegalTvec(ulong value, ulong old) => (value & 3) < 2 ? value : (value & ~3UL) | (old & 3);
 

@@ -41,6 +41,7 @@ public sealed unsafe partial class Hart
             Scounteren = _scounteren,
             Senvcfg = _senvcfg,
             Satp = _satp,
+            Stimecmp = _stimecmp,
             Mcycle = Mcycle,
             Minstret = Minstret,
             Pmpcfg = (ulong[])_pmpcfg.Clone(),
@@ -81,7 +82,7 @@ public sealed unsafe partial class Hart
         _mcause = state.Mcause;
         _mtval = state.Mtval;
         _mcounteren = state.Mcounteren;
-        _menvcfg = state.Menvcfg;
+        _menvcfg = state.Menvcfg & MenvcfgWritable;
         _mcountinhibit = state.Mcountinhibit;
         _stvec = state.Stvec;
         _sscratch = state.Sscratch;
@@ -91,6 +92,7 @@ public sealed unsafe partial class Hart
         _scounteren = state.Scounteren;
         _senvcfg = state.Senvcfg;
         _satp = state.Satp;
+        _stimecmp = state.Stimecmp;
         _cycleDelta = state.Mcycle - InstructionsRetired;
         _instretDelta = state.Minstret - InstructionsRetired;
         state.Pmpcfg.CopyTo(_pmpcfg, 0);
@@ -99,6 +101,7 @@ public sealed unsafe partial class Hart
         WaitingForInterrupt = state.WaitingForInterrupt;
         FlushTlb();
         UpdateTranslationMode();
+        UpdateTimer();
         RecomputeInterrupts();
     }
 }

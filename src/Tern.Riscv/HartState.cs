@@ -37,6 +37,7 @@ public sealed record HartState
     public uint Scounteren { get; init; }
     public ulong Senvcfg { get; init; }
     public ulong Satp { get; init; }
+    public ulong Stimecmp { get; init; } = ulong.MaxValue;
     public ulong Mcycle { get; init; }
     public ulong Minstret { get; init; }
     public required ulong[] Pmpcfg { get; init; }
@@ -57,7 +58,7 @@ public sealed record HartState
         Mtval == other.Mtval && Mcounteren == other.Mcounteren && Menvcfg == other.Menvcfg &&
         Mcountinhibit == other.Mcountinhibit && Stvec == other.Stvec && Sscratch == other.Sscratch &&
         Sepc == other.Sepc && Scause == other.Scause && Stval == other.Stval && Scounteren == other.Scounteren &&
-        Senvcfg == other.Senvcfg && Satp == other.Satp && Mcycle == other.Mcycle && Minstret == other.Minstret &&
+        Senvcfg == other.Senvcfg && Satp == other.Satp && Stimecmp == other.Stimecmp && Mcycle == other.Mcycle && Minstret == other.Minstret &&
         Reservation == other.Reservation && WaitingForInterrupt == other.WaitingForInterrupt;
 
     /// <inheritdoc/>

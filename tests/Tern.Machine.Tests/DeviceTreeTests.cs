@@ -58,7 +58,7 @@ public class DeviceTreeTests
             Assert.Contains($"cpu@{h} {{", dts, StringComparison.Ordinal);
         Assert.DoesNotContain("cpu@4", dts, StringComparison.Ordinal);
         Assert.Contains("timebase-frequency = <0x989680>;", dts, StringComparison.Ordinal);
-        Assert.Contains("riscv,isa = \"rv64imafdc_zicsr_zifencei\";", dts, StringComparison.Ordinal);
+        Assert.Contains("riscv,isa = \"rv64imafdc_zicsr_zifencei_sstc\";", dts, StringComparison.Ordinal);
         Assert.Contains("mmu-type = \"riscv,sv39\";", dts, StringComparison.Ordinal);
         Assert.Contains("serial@10000000", dts, StringComparison.Ordinal);
         Assert.Contains("plic@c000000", dts, StringComparison.Ordinal);

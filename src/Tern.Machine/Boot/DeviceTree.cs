@@ -20,7 +20,7 @@ public sealed record DeviceTreeConfig
 public static class DeviceTree
 {
     /// <summary>The ISA string advertised for every hart.</summary>
-    public const string IsaString = "rv64imafdc_zicsr_zifencei";
+    public const string IsaString = "rv64imafdc_zicsr_zifencei_sstc";
 
     /// <summary>Builds the DTB for <paramref name="config"/>.</summary>
     public static byte[] Build(DeviceTreeConfig config)

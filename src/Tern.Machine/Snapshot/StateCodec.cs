@@ -232,6 +232,7 @@ public static class StateCodec
         {
             h.Mstatus, h.Medeleg, h.Mideleg, h.Mie, h.Mip, h.Mtvec, h.Mscratch, h.Mepc, h.Mcause, h.Mtval,
             h.Menvcfg, h.Stvec, h.Sscratch, h.Sepc, h.Scause, h.Stval, h.Senvcfg, h.Satp, h.Mcycle, h.Minstret, h.Reservation,
+            h.Stimecmp,
         })
         {
             w.U64(v);
@@ -251,7 +252,7 @@ public static class StateCodec
         ulong pc = r.U64();
         byte priv = r.U8();
         uint fcsr = r.U32();
-        var v = new ulong[21];
+        var v = new ulong[22];
         for (int i = 0; i < v.Length; i++)
             v[i] = r.U64();
         uint mcounteren = r.U32(), mcountinhibit = r.U32(), scounteren = r.U32();

@@ -170,4 +170,32 @@ public class HartTests
         Assert.Equal(1UL, t.Hart.GetX(7));
         Assert.Equal(2UL, t.Hart.GetX(5));
     }
+
+    [Fact]
+    public void Sstc_drives_stip_from_stimecmp_once_machine_mode_enables_it()
+    {
+        using var t = new TestHart();
+        ulong now = 1000;
+        t.Hart.ReadTime = () => now;
+        const ulong Stip = 1UL << Cause.SupervisorTimer;
+        ulong Mip() => t.Hart.TryReadCsr(Csr.Mip, out ulong v) ? v : throw new InvalidOperationException();
+
+        // Before STCE, STIP is the software-writable bit of old.
+        Assert.True(t.Hart.TryWriteCsr(Csr.Mip, Stip));
+        Assert.Equal(Stip, Mip() & Stip);
+        Assert.True(t.Hart.TryWriteCsr(Csr.Mip, 0));
+        Assert.Null(t.Hart.SupervisorTimerDeadline);
+
+        Assert.True(t.Hart.TryWriteCsr(Csr.Menvcfg, 1UL << 63));
+        Assert.True(t.Hart.TryWriteCsr(Csr.Stimecmp, 1500));
+        Assert.Equal(1500UL, t.Hart.SupervisorTimerDeadline);
+        Assert.Equal(0UL, Mip() & Stip);
+        Assert.True(t.Hart.TryWriteCsr(Csr.Mip, Stip)); // no longer software-writable
+        Assert.Equal(0UL, Mip() & Stip);
+        now = 1500;
+        t.Hart.UpdateTimer();
+        Assert.Equal(Stip, Mip() & Stip);
+        Assert.True(t.Hart.TryWriteCsr(Csr.Stimecmp, ulong.MaxValue)); // rearming lowers it
+        Assert.Equal(0UL, Mip() & Stip);
+    }
 }
