@@ -24,6 +24,8 @@ public enum ExitReason
     Timeout,
     /// <summary>The user quit (Ctrl-A X) or the host stopped the machine.</summary>
     Quit,
+    /// <summary>The guest asked for a reset (finisher 0x7777); GuestRunner boots it again.</summary>
+    Reboot,
 }
 
 /// <summary>What to run and how.</summary>
@@ -96,13 +98,39 @@ public static class GuestRunner
         VirtMachine? running = null;
         if (options.StopOnOutput is { } milestone)
             console = new OutputWatchStream(console, milestone, () => running?.Quit());
-        using var machine = Create(options, console);
-        running = machine;
-        if (options.SnapshotTo is { } path)
-            machine.SnapshotRequested = m => SaveSnapshot(m, path);
-        using var input = options.ConsoleInput?.Subscribe(machine);
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var reason = machine.Run(options.MaxInstructions, options.Timeout);
+        var machine = Create(options, console);
+        ulong retiredBeforeReboots = 0;
+        ExitReason reason;
+        try
+        {
+            while (true)
+            {
+                running = machine;
+                if (options.SnapshotTo is { } path)
+                    machine.SnapshotRequested = m => SaveSnapshot(m, path);
+                if (options.MaxInstructions != 0 && retiredBeforeReboots >= options.MaxInstructions)
+                {
+                    reason = ExitReason.InstructionLimit;
+                    break;
+                }
+                ulong limit = options.MaxInstructions == 0 ? 0 : options.MaxInstructions - retiredBeforeReboots;
+                using (options.ConsoleInput?.Subscribe(machine))
+                    reason = machine.Run(limit, options.Timeout - watch.Elapsed);
+                if (reason != ExitReason.Reboot || options.RestoreFrom is not null)
+                    break;
+                // A reset starts the same machine afresh: new harts, devices and RAM, the same boot images.
+                retiredBeforeReboots += machine.InstructionsRetired;
+                machine.Dispose();
+                machine = Create(options, console);
+            }
+        }
+        catch
+        {
+            machine.Dispose();
+            throw;
+        }
+        using var finished = machine;
         watch.Stop();
         if (options.SnapshotTo is { } snapshotPath)
             SaveSnapshot(machine, snapshotPath);
@@ -114,11 +142,12 @@ public static class GuestRunner
             ExitReason.Htif => $"FAIL: test {machine.ExitCode}",
             ExitReason.PowerOff => $"powered off with code {machine.ExitCode}",
             ExitReason.Quit => "quit",
+            ExitReason.Reboot => "the guest asked for a reset",
             ExitReason.InstructionLimit => $"instruction limit reached at pc 0x{machine.Hart.Pc:x}",
             _ => $"timed out at pc 0x{machine.Hart.Pc:x}",
         };
         int code = reason is ExitReason.Htif or ExitReason.PowerOff or ExitReason.Quit ? machine.ExitCode : -1;
-        return new GuestRunResult(reason, code, text, machine.InstructionsRetired, watch.Elapsed, message, machine.Stats);
+        return new GuestRunResult(reason, code, text, retiredBeforeReboots + machine.InstructionsRetired, watch.Elapsed, message, machine.Stats);
     }
 
     private static VirtMachine Create(GuestRunOptions options, Stream console)

@@ -84,7 +84,7 @@ public sealed class VirtMachine : IDisposable
             _virtio[slot] = new VirtioMmio(Memory, null, VirtioInterrupt(slot));
 
         _bus.Observer = Stats.MmioAccess;
-        _bus.Map(Board.TestBase, Board.TestSize, new TestFinisher(PowerOff, () => PowerOff(0)), "test-finisher");
+        _bus.Map(Board.TestBase, Board.TestSize, new TestFinisher(PowerOff, () => Finish(ExitReason.Reboot, 0)), "test-finisher");
         _bus.Map(Board.RtcBase, Board.RtcSize, _rtc, "rtc");
         _bus.Map(Board.ClintBase, Board.ClintSize, _clint, "clint");
         _bus.Map(Board.PlicBase, Board.PlicSize, _plic, "plic");

@@ -103,4 +103,22 @@ public class GuestRunnerTests
         Assert.Equal("0", r.ConsoleOutput); // woken exactly at the deadline: lateness 0 ticks
         Assert.True(r.InstructionsRetired < 100, $"the wait must not be spent executing instructions ({r.InstructionsRetired})");
     }
+
+    [Fact]
+    public void Finisher_reset_boots_the_guest_again_from_its_images()
+    {
+        // Prints "B" and asks for a reset (0x7777): every boot prints one more "B".
+        var r = GuestRunner.Run(new GuestRunOptions
+        {
+            Kernel = ElfBuilder.Build(Ram, ElfBuilder.Words(
+                Enc.Lui(T0, 0x10000), Enc.Addi(T1, 0, 'B'), Enc.Sb(T0, T1, 0),
+                Enc.Lui(T0, 0x100), Enc.Lui(T1, 7), Enc.Addi(T1, T1, 0x777), Enc.Sw(T0, T1, 0),
+                Enc.Jal(0, 0)), Ram),
+            Clock = ClockMode.Icount,
+            MaxInstructions = 35, // five boots of seven instructions
+        });
+        Assert.Equal(ExitReason.InstructionLimit, r.Reason);
+        Assert.Equal("BBBBB", r.ConsoleOutput);
+        Assert.Equal(35UL, r.InstructionsRetired);
+    }
 }

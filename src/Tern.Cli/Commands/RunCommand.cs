@@ -131,6 +131,9 @@ public static class RunCommand
                     return result.ExitCode;
                 case ExitReason.Htif or ExitReason.PowerOff or ExitReason.Quit:
                     return result.ExitCode;
+                case ExitReason.Reboot:
+                    err.WriteLine("tern run: the restored guest asked for a reset; without its boot images it cannot start again, so the run ends.");
+                    return 0;
                 default:
                     err.WriteLine($"tern run: {result.Message}");
                     return GuestDidNotFinish;

@@ -198,4 +198,23 @@ public class HartTests
         Assert.True(t.Hart.TryWriteCsr(Csr.Stimecmp, ulong.MaxValue)); // rearming lowers it
         Assert.Equal(0UL, Mip() & Stip);
     }
+
+    [Fact]
+    public void Cpu_stores_mark_pages_dirty_again_after_every_harvest()
+    {
+        // The store loop of LoadMixedLoop writes one page (0x80080000) over and over; the fast
+        // path must not hide stores made after a harvest.
+        using var t = new TestHart();
+        LoadMixedLoop(t);
+        int page = 0x80;
+        var bitmap = new ulong[t.Memory.DirtyWords];
+        t.Memory.HarvestDirty(bitmap); // drop the loader's marks
+        for (int round = 0; round < 3; round++)
+        {
+            Assert.Equal(StopReason.BudgetSpent, t.Hart.Run(1000));
+            t.Memory.HarvestDirty(bitmap);
+            Assert.True((bitmap[page / 64] & (1UL << (page % 64))) != 0, $"round {round}: the stored-to page is not dirty");
+            Assert.True((bitmap[0] & 1) == 0, "the code page was never written");
+        }
+    }
 }
