@@ -26,6 +26,8 @@ public enum ExitReason
     Quit,
     /// <summary>The guest asked for a reset (finisher 0x7777); GuestRunner boots it again.</summary>
     Reboot,
+    /// <summary>The host asked Run to return (<see cref="VirtMachine.Interrupt"/>); the guest can continue.</summary>
+    Yielded,
 }
 
 /// <summary>What to run and how.</summary>
@@ -143,6 +145,7 @@ public static class GuestRunner
             ExitReason.PowerOff => $"powered off with code {machine.ExitCode}",
             ExitReason.Quit => "quit",
             ExitReason.Reboot => "the guest asked for a reset",
+            ExitReason.Yielded => "yielded to the host",
             ExitReason.InstructionLimit => $"instruction limit reached at pc 0x{machine.Hart.Pc:x}",
             _ => $"timed out at pc 0x{machine.Hart.Pc:x}",
         };

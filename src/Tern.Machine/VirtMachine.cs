@@ -301,6 +301,19 @@ public sealed class VirtMachine : IDisposable
         _wake.Release();
     }
 
+    private volatile bool _yieldRequested;
+
+    /// <summary>
+    /// Makes <see cref="Run"/> return <see cref="ExitReason.Yielded"/> at the next block boundary,
+    /// from any thread; calling Run again continues the guest exactly where it was.
+    /// </summary>
+    public void Interrupt()
+    {
+        _yieldRequested = true;
+        StopAll();
+        _wake.Release();
+    }
+
     /// <summary>Stops the machine from any thread; Run returns <see cref="ExitReason.Quit"/>.</summary>
     public void Quit() => Finish(ExitReason.Quit, 0);
 
@@ -328,6 +341,11 @@ public sealed class VirtMachine : IDisposable
         ulong start = InstructionsRetired;
         while (!_finished)
         {
+            if (_yieldRequested)
+            {
+                _yieldRequested = false;
+                return ExitReason.Yielded;
+            }
             if (_snapshotRequested)
             {
                 _snapshotRequested = false;
@@ -352,7 +370,7 @@ public sealed class VirtMachine : IDisposable
                 budget = Math.Min(budget, maxInstructions - done);
             }
             bool anyRan = false;
-            for (int h = 0; h < _harts.Length && !_finished; h++)
+            for (int h = 0; h < _harts.Length && !_finished && !_yieldRequested; h++)
             {
                 var hart = _harts[h];
                 if (hart.WaitingForInterrupt && !hart.HasWakeupInterrupt)

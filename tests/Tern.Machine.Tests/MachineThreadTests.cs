@@ -1,0 +1,78 @@
+// A guest on its own thread, controlled from another: console output arrives as written,
+// pause/resume/stop and requests take effect between quanta, and power-off completes it.
+using System.Text;
+using Tern.Tests.Shared;
+
+namespace Tern.Machine.Tests;
+
+public class MachineThreadTests
+{
+    private const ulong Ram = 0x8000_0000;
+
+    // Prints "hi\n", then counts forever in x7 (so a pause has something to stop).
+    private static byte[] Counter() => ElfBuilder.Build(Ram, ElfBuilder.Words(
+        Enc.Lui(5, 0x10000),
+        Enc.Addi(6, 0, 'h'), Enc.Sb(5, 6, 0), Enc.Addi(6, 0, 'i'), Enc.Sb(5, 6, 0), Enc.Addi(6, 0, '\n'), Enc.Sb(5, 6, 0),
+        Enc.Addi(7, 7, 1), Enc.Jal(0, -4)), Ram);
+
+    private static MachineThread Start(byte[] kernel, StringBuilder console)
+    {
+        var thread = new MachineThread(stream =>
+        {
+            var m = new VirtMachine(new MachineOptions { MemoryBytes = 16 << 20, Console = stream });
+            m.Boot(new BootImages { Kernel = kernel });
+            return m;
+        }, "test");
+        thread.ConsoleOutput += bytes =>
+        {
+            lock (console)
+                console.Append(Encoding.ASCII.GetString(bytes.Span));
+        };
+        thread.Start();
+        return thread;
+    }
+
+    private static async Task Eventually(Func<bool> condition, string what)
+    {
+        for (int i = 0; i < 400 && !condition(); i++)
+            await Task.Delay(25);
+        Assert.True(condition(), what);
+    }
+
+    [Fact]
+    public async Task Pause_resume_invoke_and_stop_take_effect_between_quanta()
+    {
+        var console = new StringBuilder();
+        using var thread = Start(Counter(), console);
+        await Eventually(() => { lock (console) return console.ToString() == "hi\n"; }, "console output never arrived");
+
+        await thread.PauseAsync();
+        Assert.Equal(MachineRunState.Paused, thread.State);
+        ulong a = await thread.InvokeAsync(m => m.Hart.GetX(7));
+        await Task.Delay(100);
+        ulong b = await thread.InvokeAsync(m => m.Hart.GetX(7));
+        Assert.Equal(a, b); // paused: the counter does not move
+
+        thread.Resume();
+        await Eventually(() => thread.InvokeAsync(m => m.Hart.GetX(7)).Result > b, "the guest did not continue after resume");
+        Assert.Equal(MachineRunState.Running, thread.State);
+
+        var state = await thread.InvokeAsync(m => m.CaptureState());
+        Assert.Single(state.Harts);
+
+        Assert.Equal(ExitReason.Quit, await thread.StopAsync());
+        Assert.Equal(MachineRunState.Stopped, thread.State);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => thread.InvokeAsync(m => 0));
+    }
+
+    [Fact]
+    public async Task Guest_power_off_completes_the_thread_with_its_code()
+    {
+        var kernel = ElfBuilder.Build(Ram, ElfBuilder.Words(
+            Enc.Lui(5, 0x100), Enc.Lui(6, 0x2A3), Enc.Addi(6, 6, 0x333), Enc.Sw(5, 6, 0), Enc.Jal(0, 0)), Ram);
+        using var thread = Start(kernel, new StringBuilder());
+        Assert.Equal(ExitReason.PowerOff, await thread.Completion.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(42, thread.ExitCode);
+        Assert.Equal(MachineRunState.Stopped, thread.State);
+    }
+}
