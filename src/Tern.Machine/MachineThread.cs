@@ -45,6 +45,12 @@ public sealed class MachineThread : IDisposable
     /// <summary>Raised with each piece of console output, on the machine's thread.</summary>
     public event Action<ReadOnlyMemory<byte>>? ConsoleOutput;
 
+    /// <summary>
+    /// The machine. Touch it directly only before <see cref="Start"/> (a migration target fills
+    /// its RAM and state then); afterwards go through <see cref="InvokeAsync{T}"/>.
+    /// </summary>
+    public VirtMachine Machine => _machine;
+
     /// <summary>The current state.</summary>
     public MachineRunState State => _state;
 
@@ -100,6 +106,8 @@ public sealed class MachineThread : IDisposable
     public void Resume()
     {
         _paused = false;
+        if (_state == MachineRunState.Paused)
+            _state = MachineRunState.Running;
         Poke();
     }
 

@@ -78,7 +78,8 @@ public sealed class VirtMachine : IDisposable
         _clint = new Clint(_harts, Clock) { TimerChanged = StopAll };
         _plic = new Plic(_harts);
         _uart = new Uart16550(_console, level => _plic.SetLevel(Board.UartIrq, level));
-        long wallStart = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000;
+        // Wall time starts at the host's; in icount mode at a fixed instant, so runs are reproducible.
+        long wallStart = options.Clock == ClockMode.Icount ? IcountEpochNanoseconds : DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000;
         _rtc = new GoldfishRtc(() => wallStart + (long)(Clock.Now * (1_000_000_000 / Board.TimebaseFrequency)), level => _plic.SetLevel(Board.RtcIrq, level));
         for (int slot = 0; slot < Board.VirtioSlots; slot++)
             _virtio[slot] = new VirtioMmio(Memory, null, VirtioInterrupt(slot));
@@ -95,6 +96,9 @@ public sealed class VirtMachine : IDisposable
             _bus.Map(Board.VirtioSlotBase(slot), Board.VirtioStride, new SlotProxy(() => _virtio[s]), $"virtio{slot}");
         }
     }
+
+    /// <summary>Where the RTC starts in icount mode: 2026-01-01T00:00:00Z.</summary>
+    public const long IcountEpochNanoseconds = 1_767_225_600L * 1_000_000_000;
 
     /// <summary>Guest RAM.</summary>
     public GuestMemory Memory { get; }

@@ -1,5 +1,7 @@
 // Debian's OpenSBI boots on the board and hands over to an S-mode kernel of ours, which
 // starts the other harts through SBI HSM (IPIs waking harts in WFI) and shuts down with SRST.
+using Tern.Tests.Shared;
+
 namespace Tern.Machine.Tests;
 
 public class FirmwareBootTests

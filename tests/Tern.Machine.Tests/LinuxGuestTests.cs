@@ -2,6 +2,7 @@
 // our init's heartbeat, on one hart and on four, and an ext2 file system on a virtio disk
 // keeps its contents across a snapshot and restore of the running guest.
 using System.Diagnostics;
+using Tern.Tests.Shared;
 
 namespace Tern.Machine.Tests;
 

@@ -66,7 +66,7 @@ public static class StateCodec
         w.Bool(u.Overrun);
         w.Bytes(u.Received);
         var rtc = s.Rtc;
-        w.I64(rtc.Offset);
+        w.I64(rtc.Now);
         w.U32(rtc.LatchedHigh);
         w.U32(rtc.AlarmHigh);
         w.I64(rtc.Alarm);
@@ -291,6 +291,7 @@ public static class StateCodec
             Mcycle = v[18],
             Minstret = v[19],
             Reservation = v[20],
+            Stimecmp = v[21],
             Mcounteren = mcounteren,
             Mcountinhibit = mcountinhibit,
             Scounteren = scounteren,

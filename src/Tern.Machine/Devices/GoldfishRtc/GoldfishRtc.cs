@@ -83,18 +83,18 @@ public sealed class GoldfishRtc(Func<long> nowNanoseconds, Action<bool> irq) : I
         return true;
     }
 
-    /// <summary>Captures the RTC's state.</summary>
-    public GoldfishRtcState Save() => new(_offset, _latchedHigh, _alarmHigh, _alarm, _irqEnabled, _irqPending);
+    /// <summary>Captures the RTC's state, including the guest's wall time now (so it continues on another host).</summary>
+    public GoldfishRtcState Save() => new(Now, _latchedHigh, _alarmHigh, _alarm, _irqEnabled, _irqPending);
 
-    /// <summary>Restores a state captured by <see cref="Save"/>.</summary>
+    /// <summary>Restores a state captured by <see cref="Save"/>: the guest's wall time continues from the saved instant.</summary>
     public void Restore(GoldfishRtcState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         (_offset, _latchedHigh, _alarmHigh, _alarm, _irqEnabled, _irqPending) =
-            (state.Offset, state.LatchedHigh, state.AlarmHigh, state.Alarm, state.IrqEnabled, state.IrqPending);
+            (state.Now - nowNanoseconds(), state.LatchedHigh, state.AlarmHigh, state.Alarm, state.IrqEnabled, state.IrqPending);
         irq(_irqEnabled && _irqPending);
     }
 }
 
 /// <summary>The RTC's saved state. Version 1.</summary>
-public sealed record GoldfishRtcState(long Offset, uint LatchedHigh, uint AlarmHigh, long Alarm, bool IrqEnabled, bool IrqPending);
+public sealed record GoldfishRtcState(long Now, uint LatchedHigh, uint AlarmHigh, long Alarm, bool IrqEnabled, bool IrqPending);

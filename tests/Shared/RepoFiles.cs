@@ -1,5 +1,5 @@
 // Locates files of the repository (committed guest images) and host tools the tests need.
-namespace Tern.Machine.Tests;
+namespace Tern.Tests.Shared;
 
 internal static class RepoFiles
 {

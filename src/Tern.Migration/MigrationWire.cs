@@ -1,0 +1,81 @@
+// The live-migration stream. It carries the same machine state as a snapshot file (see
+// docs/snapshot-format.md: SHAP and STAT are encoded by the same StateCodec), but RAM goes in
+// rounds while the guest runs, each page as a zero marker, raw, LZ4-compressed, or an
+// LZ4-compressed XOR against the copy sent before. Every record carries a CRC32C, so a
+// corrupted record is refused rather than loaded.
+//
+//   record  u8 type | u32 payload length | u32 CRC32C of the payload | payload
+//   'H' hello     "TERNMIG1" | SHAP payload
+//   'P' pages     u32 count, then per page: u32 index | u8 encoding | u32 length | bytes
+//   'R' round end u32 round number
+//   'S' state     STAT payload (harts, devices, clock)
+//   'E' end       (empty): the target loads the state, starts the guest and answers
+//   target to source: 'A' (accepted, guest running) or 'N' + UTF-8 reason
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
+
+namespace Tern.Migration;
+
+/// <summary>A migration that did not complete; the guest still runs on the source.</summary>
+public sealed class MigrationFailedException(string message, Exception? inner = null) : Exception(message, inner);
+
+internal static class MigrationWire
+{
+    public const byte Hello = (byte)'H', Pages = (byte)'P', RoundEnd = (byte)'R', State = (byte)'S', End = (byte)'E';
+    public const byte Accepted = (byte)'A', Refused = (byte)'N';
+    public const int MaxRecord = 64 << 20;
+    public static readonly byte[] Magic = "TERNMIG1"u8.ToArray();
+
+    public const byte EncZero = 0, EncRaw = 1, EncLz4 = 2, EncXorLz4 = 3;
+
+    public static async Task WriteAsync(Stream s, byte type, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        var head = new byte[9];
+        head[0] = type;
+        BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(1), (uint)payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(5), Crc32.HashToUInt32(payload.Span));
+        await s.WriteAsync(head, ct).ConfigureAwait(false);
+        await s.WriteAsync(payload, ct).ConfigureAwait(false);
+    }
+
+    public static async Task<(byte Type, byte[] Payload)> ReadAsync(Stream s, CancellationToken ct)
+    {
+        var head = new byte[9];
+        try
+        {
+            await s.ReadExactlyAsync(head, ct).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new MigrationFailedException("the migration stream ended before the end record");
+        }
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(1));
+        if (length > MaxRecord)
+            throw new MigrationFailedException($"a record of {length} bytes is larger than any the protocol sends");
+        var payload = new byte[length];
+        try
+        {
+            await s.ReadExactlyAsync(payload, ct).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new MigrationFailedException("the migration stream ended inside a record");
+        }
+        if (Crc32.HashToUInt32(payload) != BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(5)))
+            throw new MigrationFailedException($"record '{(char)head[0]}' is corrupted (checksum mismatch)");
+        return (head[0], payload);
+    }
+
+    public static byte[] RefusalPayload(string reason) => Encoding.UTF8.GetBytes(reason);
+
+    private static class Crc32
+    {
+        public static uint HashToUInt32(ReadOnlySpan<byte> data)
+        {
+            var crc = new System.IO.Hashing.Crc32(Crc32ParameterSet.Crc32C);
+            crc.Append(data);
+            return crc.GetCurrentHashAsUInt32();
+        }
+    }
+}

@@ -1,0 +1,372 @@
+// One opened physical volume: its label, its metadata slots, and checksummed block I/O on its
+// data area. The checksum area (one 4-byte tag per 4 KiB data block) is held in memory and its
+// changed pages are written back before each fsync, so a flushed block and its tag are durable
+// together. Tag 0 means "not written since the extent was allocated": such blocks read as zeros,
+// which is how a new LV starts zeroed without writing its extents.
+using System.Buffers.Binary;
+using Tern.Storage.Format;
+
+namespace Tern.Storage;
+
+/// <summary>An opened physical volume.</summary>
+public sealed class PhysicalVolume : IDisposable
+{
+    /// <summary>Size of a data block (the checksum granule).</summary>
+    public const int BlockSize = PvLabel.BlockSize;
+
+    private const int TagsPerPage = BlockSize / 4;
+
+    private readonly uint[] _tags;
+    private readonly HashSet<long> _dirtyTagPages = [];
+    private readonly Lock _tagLock = new();
+    private readonly SemaphoreSlim _flushLock = new(1, 1);
+    private readonly SemaphoreSlim _armLock = new(1, 1);
+    private readonly bool[] _armed;
+    private int _armedCount;
+    private MetadataCopy? _newest;
+
+    private PhysicalVolume(IPhysicalVolumeIo io, PvLabel label, uint[] tags, MetadataCopy? newest)
+    {
+        Io = io;
+        Label = label;
+        _tags = tags;
+        _newest = newest;
+        _armed = new bool[label.TagRegions];
+    }
+
+    /// <summary>How many regions had their checksum tags recalculated on open because the PV was not closed cleanly.</summary>
+    public int RecoveredRegions => _recovered.Count;
+
+    /// <summary>Those regions (of <see cref="PvLabel.TagRegionSize"/> bytes of the data area).</summary>
+    public IReadOnlyList<long> RecoveredRegionList => _recovered;
+
+    private readonly List<long> _recovered = [];
+
+    /// <summary>The underlying I/O.</summary>
+    public IPhysicalVolumeIo Io { get; }
+
+    /// <summary>The label.</summary>
+    public PvLabel Label { get; }
+
+    /// <summary>Identity.</summary>
+    public Guid Id => Label.Id;
+
+    /// <summary>Where the PV is, for messages.</summary>
+    public string Name => Io.Name;
+
+    /// <summary>The newest valid metadata copy, or null when the PV has never held any.</summary>
+    public MetadataCopy? Metadata => _newest;
+
+    /// <summary>The VG this PV's newest metadata says it belongs to.</summary>
+    public VgMetadata? Vg => _newest?.Document.Vg;
+
+    /// <summary>
+    /// Set when an I/O on this PV failed; mirrored LVs stop using the PV until it is reopened.
+    /// </summary>
+    public bool Failed { get; internal set; }
+
+    /// <summary>Labels <paramref name="io"/> as a new, empty PV owned by <paramref name="host"/>.</summary>
+    public static async Task<PhysicalVolume> CreateAsync(IPhysicalVolumeIo io, string host, CancellationToken ct = default)
+    {
+        var label = PvLabel.Plan(Guid.NewGuid(), host, io.Length);
+        // Clear the metadata and checksum areas: the file may hold anything (an old PV, an image).
+        var zeros = new byte[1 << 20];
+        for (long off = label.MetadataOffset; off < label.ChecksumOffset + label.ChecksumLength; off += zeros.Length)
+        {
+            int n = (int)Math.Min(zeros.Length, label.ChecksumOffset + label.ChecksumLength - off);
+            await io.WriteAsync(off, zeros.AsMemory(0, n), ct).ConfigureAwait(false);
+        }
+        await io.FlushAsync(ct).ConfigureAwait(false);
+        // The label goes last, so a crash mid-create leaves no label over half-cleared areas.
+        await io.WriteAsync(0, label.Encode(), ct).ConfigureAwait(false);
+        await io.FlushAsync(ct).ConfigureAwait(false);
+        var pv = new PhysicalVolume(io, label, new uint[label.DataBlocks], null);
+        await pv.WriteMetadataAsync(new PvMetadataDocument(), 0, ct).ConfigureAwait(false);
+        return pv;
+    }
+
+    /// <summary>Opens a labelled PV; throws <see cref="NotAPhysicalVolumeException"/> when it is not one.</summary>
+    public static async Task<PhysicalVolume> OpenAsync(IPhysicalVolumeIo io, CancellationToken ct = default)
+    {
+        if (io.Length < BlockSize)
+            throw new NotAPhysicalVolumeException($"{io.Name} is not a Tern physical volume (too small)");
+        var block = new byte[BlockSize];
+        await io.ReadAsync(0, block, ct).ConfigureAwait(false);
+        var label = PvLabel.Decode(block, io.Name);
+        if (label.Size > io.Length)
+            throw new NotAPhysicalVolumeException($"{io.Name}: the physical volume was {label.Size} bytes but is now {io.Length} (truncated)");
+        var newest = await ReadNewestMetadataAsync(io, label, ct).ConfigureAwait(false);
+        var raw = new byte[label.DataBlocks * 4];
+        await io.ReadAsync(label.ChecksumOffset, raw, ct).ConfigureAwait(false);
+        var tags = new uint[label.DataBlocks];
+        for (long i = 0; i < tags.Length; i++)
+            tags[i] = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan((int)(i * 4)));
+        var pv = new PhysicalVolume(io, label, tags, newest);
+        await pv.RecoverTagsAsync(ct).ConfigureAwait(false);
+        return pv;
+    }
+
+    // After an unclean stop, blocks of regions marked in the bitmap may hold new data under an old
+    // tag (or the reverse): their data, old or new, is what the volume holds, so their tags are
+    // recalculated from it. Blocks never written since allocation stay so (they read as zeros,
+    // which is their old content).
+    private async Task RecoverTagsAsync(CancellationToken ct)
+    {
+        var bitmap = new byte[Label.BitmapLength];
+        await Io.ReadAsync(Label.BitmapOffset, bitmap, ct).ConfigureAwait(false);
+        const int blocksPerRegion = (int)(PvLabel.TagRegionSize / BlockSize);
+        var buffer = new byte[PvLabel.TagRegionSize];
+        for (long r = 0; r < Label.TagRegions; r++)
+        {
+            if ((bitmap[r / 8] & (1 << (int)(r % 8))) == 0)
+                continue;
+            long first = r * blocksPerRegion;
+            int count = (int)Math.Min(blocksPerRegion, Label.DataBlocks - first);
+            await Io.ReadAsync(Label.DataOffset + (first * BlockSize), buffer.AsMemory(0, count * BlockSize), ct).ConfigureAwait(false);
+            var fresh = new uint[count];
+            for (int i = 0; i < count; i++)
+                fresh[i] = _tags[first + i] == 0 ? 0 : Checksums.BlockTag(buffer.AsSpan(i * BlockSize, BlockSize));
+            SetTags(first, fresh);
+            _recovered.Add(r);
+        }
+        if (RecoveredRegions > 0)
+        {
+            await FlushAsync(ct).ConfigureAwait(false);
+            await Io.WriteAsync(Label.BitmapOffset, new byte[Label.BitmapLength], ct).ConfigureAwait(false);
+            await Io.FlushAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    // Marks the regions of [dataOffset, dataOffset + length) in the bitmap, durably, before
+    // their blocks are written. A region stays marked until the PV is closed cleanly.
+    private async ValueTask ArmAsync(long dataOffset, long length, CancellationToken ct)
+    {
+        long firstRegion = dataOffset / PvLabel.TagRegionSize, lastRegion = (dataOffset + length - 1) / PvLabel.TagRegionSize;
+        bool all = true;
+        for (long r = firstRegion; r <= lastRegion && all; r++)
+            all = Volatile.Read(ref _armed[r]);
+        if (all)
+            return;
+        await _armLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var blocks = new SortedSet<long>();
+            for (long r = firstRegion; r <= lastRegion; r++)
+            {
+                if (!_armed[r])
+                {
+                    _armed[r] = true;
+                    _armedCount++;
+                    blocks.Add(r / 8 / BlockSize);
+                }
+            }
+            foreach (long b in blocks)
+                await Io.WriteAsync(Label.BitmapOffset + (b * BlockSize), BitmapBlock(b), ct).ConfigureAwait(false);
+            if (blocks.Count > 0)
+                await Io.FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _armLock.Release();
+        }
+    }
+
+    private byte[] BitmapBlock(long block)
+    {
+        var bytes = new byte[BlockSize];
+        long firstRegion = block * BlockSize * 8;
+        for (long r = firstRegion; r < Math.Min(_armed.Length, firstRegion + (BlockSize * 8)); r++)
+        {
+            if (_armed[r])
+                bytes[(r - firstRegion) / 8] |= (byte)(1 << (int)((r - firstRegion) % 8));
+        }
+        return bytes;
+    }
+
+    /// <summary>Every valid metadata copy on the PV, newest last.</summary>
+    public static async Task<IReadOnlyList<MetadataCopy>> ReadMetadataCopiesAsync(IPhysicalVolumeIo io, PvLabel label, CancellationToken ct = default)
+    {
+        var copies = new List<MetadataCopy>();
+        var buf = new byte[label.MetadataSlotSize];
+        for (int i = 0; i < label.MetadataSlots; i++)
+        {
+            await io.ReadAsync(label.MetadataOffset + ((long)i * label.MetadataSlotSize), buf, ct).ConfigureAwait(false);
+            if (MetadataSlot.TryDecode(buf, label.Id, i) is { } copy)
+                copies.Add(copy);
+        }
+        copies.Sort((a, b) => a.Seqno.CompareTo(b.Seqno));
+        return copies;
+    }
+
+    private static async Task<MetadataCopy?> ReadNewestMetadataAsync(IPhysicalVolumeIo io, PvLabel label, CancellationToken ct)
+    {
+        var copies = await ReadMetadataCopiesAsync(io, label, ct).ConfigureAwait(false);
+        return copies.Count == 0 ? null : copies[^1];
+    }
+
+    /// <summary>
+    /// Commits a new metadata copy: written into a slot that does not hold the newest valid copy,
+    /// then fsynced. Until the fsync completes the previous copy stays the newest valid one.
+    /// </summary>
+    public async Task WriteMetadataAsync(PvMetadataDocument doc, long seqno, CancellationToken ct = default)
+    {
+        int slot = _newest is null ? 0 : (_newest.Slot + 1) % Label.MetadataSlots;
+        byte[] bytes = MetadataSlot.Encode(Id, seqno, doc, Label.MetadataSlotSize);
+        await Io.WriteAsync(Label.MetadataOffset + ((long)slot * Label.MetadataSlotSize), bytes, ct).ConfigureAwait(false);
+        await Io.FlushAsync(ct).ConfigureAwait(false);
+        _newest = new MetadataCopy(slot, seqno, doc);
+    }
+
+    /// <summary>
+    /// Reads whole blocks from the data area at <paramref name="dataOffset"/> (block aligned) and
+    /// verifies each against its tag. Blocks never written since allocation read as zeros. Returns
+    /// the indexes (within <paramref name="buffer"/>) of blocks whose data does not match.
+    /// </summary>
+    public async ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, CancellationToken ct = default)
+    {
+        CheckRange(dataOffset, buffer.Length);
+        await Io.ReadAsync(Label.DataOffset + dataOffset, buffer, ct).ConfigureAwait(false);
+        long first = dataOffset / BlockSize;
+        int count = buffer.Length / BlockSize;
+        List<int>? bad = null;
+        var span = buffer.Span;
+        for (int i = 0; i < count; i++)
+        {
+            uint tag = Volatile.Read(ref _tags[first + i]);
+            var block = span.Slice(i * BlockSize, BlockSize);
+            if (tag == 0)
+                block.Clear();
+            else if (Checksums.BlockTag(block) != tag)
+                (bad ??= []).Add(i);
+        }
+        return bad;
+    }
+
+    /// <summary>Writes whole blocks at <paramref name="dataOffset"/> (block aligned) and records their tags.</summary>
+    public async ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        CheckRange(dataOffset, data.Length);
+        long first = dataOffset / BlockSize;
+        int count = data.Length / BlockSize;
+        var fresh = new uint[count];
+        for (int i = 0; i < count; i++)
+            fresh[i] = Checksums.BlockTag(data.Span.Slice(i * BlockSize, BlockSize));
+        await ArmAsync(dataOffset, data.Length, ct).ConfigureAwait(false);
+        await Io.WriteAsync(Label.DataOffset + dataOffset, data, ct).ConfigureAwait(false);
+        SetTags(first, fresh);
+    }
+
+    /// <summary>
+    /// Copies whole blocks with their tags, verbatim, from one PV's data area to another's: a good
+    /// block stays good, a block never written stays "never written" (and is not read), and a bad
+    /// block stays detectably bad. Used by resync and pvmove; <paramref name="buffer"/> is scratch
+    /// space of at least <paramref name="length"/> bytes.
+    /// </summary>
+    public static async ValueTask CopyRawAsync(PhysicalVolume src, long srcOffset, PhysicalVolume dst, long dstOffset, int length, byte[] buffer, CancellationToken ct = default)
+    {
+        src.CheckRange(srcOffset, length);
+        dst.CheckRange(dstOffset, length);
+        int count = length / BlockSize;
+        var tags = new uint[count];
+        lock (src._tagLock)
+            Array.Copy(src._tags, srcOffset / BlockSize, tags, 0, count);
+        if (Array.Exists(tags, t => t != 0))
+        {
+            await dst.ArmAsync(dstOffset, length, ct).ConfigureAwait(false);
+            await src.Io.ReadAsync(src.Label.DataOffset + srcOffset, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            await dst.Io.WriteAsync(dst.Label.DataOffset + dstOffset, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+        }
+        dst.SetTags(dstOffset / BlockSize, tags);
+    }
+
+    /// <summary>Marks blocks as not written since allocation: they read as zeros until written.</summary>
+    public void ResetBlocks(long dataOffset, long length)
+    {
+        CheckRange(dataOffset, length);
+        long first = dataOffset / BlockSize;
+        lock (_tagLock)
+        {
+            Array.Clear(_tags, (int)first, (int)(length / BlockSize));
+            for (long p = first / TagsPerPage; p <= (first + (length / BlockSize) - 1) / TagsPerPage; p++)
+                _dirtyTagPages.Add(p);
+        }
+    }
+
+    /// <summary>The stored tag of a block (0 = not written since allocation).</summary>
+    internal uint TagOf(long dataOffset) => _tags[dataOffset / BlockSize];
+
+    private void SetTags(long first, ReadOnlySpan<uint> fresh)
+    {
+        lock (_tagLock)
+        {
+            fresh.CopyTo(_tags.AsSpan((int)first, fresh.Length));
+            for (long p = first / TagsPerPage; p <= (first + fresh.Length - 1) / TagsPerPage; p++)
+                _dirtyTagPages.Add(p);
+        }
+    }
+
+    /// <summary>Writes back changed checksum pages, then fsyncs: everything written before the call is durable after it.</summary>
+    public async ValueTask FlushAsync(CancellationToken ct = default)
+    {
+        await _flushLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            long[] pages;
+            lock (_tagLock)
+            {
+                pages = [.. _dirtyTagPages];
+                _dirtyTagPages.Clear();
+            }
+            Array.Sort(pages);
+            var page = new byte[BlockSize];
+            foreach (long p in pages)
+            {
+                lock (_tagLock)
+                {
+                    long first = p * TagsPerPage;
+                    int n = (int)Math.Min(TagsPerPage, _tags.Length - first);
+                    for (int i = 0; i < n; i++)
+                        BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(i * 4), _tags[first + i]);
+                    page.AsSpan(n * 4).Clear();
+                }
+                await Io.WriteAsync(Label.ChecksumOffset + (p * BlockSize), page, ct).ConfigureAwait(false);
+            }
+            await Io.FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _flushLock.Release();
+        }
+    }
+
+    private void CheckRange(long dataOffset, long length)
+    {
+        if (dataOffset < 0 || length < 0 || dataOffset % BlockSize != 0 || length % BlockSize != 0 || dataOffset + length > Label.DataLength)
+            throw new ArgumentOutOfRangeException(nameof(dataOffset), $"{Name}: block I/O at {dataOffset}+{length} is outside the data area or not 4 KiB aligned");
+    }
+
+    /// <summary>Closes the PV, first writing back changed checksum pages so that an orderly close keeps every completed write.</summary>
+    public void Dispose()
+    {
+        bool dirty;
+        lock (_tagLock)
+            dirty = _dirtyTagPages.Count > 0;
+        if ((dirty || _armedCount > 0) && !Failed)
+        {
+            try
+            {
+                // Tags first, then the bitmap that says they may be stale.
+                FlushAsync().AsTask().GetAwaiter().GetResult();
+                Io.WriteAsync(Label.BitmapOffset, new byte[Label.BitmapLength]).AsTask().GetAwaiter().GetResult();
+                Io.FlushAsync().AsTask().GetAwaiter().GetResult();
+            }
+            catch (IOException)
+            {
+                // Closing anyway: the next open recalculates the marked regions' tags, as after a crash.
+            }
+        }
+        _armLock.Dispose();
+        _flushLock.Dispose();
+        Io.Dispose();
+    }
+}
