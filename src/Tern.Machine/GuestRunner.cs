@@ -47,8 +47,10 @@ public sealed record GuestRunOptions
     public string BootArgs { get; init; } = "";
     /// <summary>Number of harts.</summary>
     public int Harts { get; init; } = 1;
-    /// <summary>Disk image files, attached as virtio-blk devices in slots 0, 1, ...</summary>
+    /// <summary>Disks, attached as virtio-blk devices in slots 0, 1, ...: image files, or whatever <see cref="OpenDisk"/> understands.</summary>
     public IReadOnlyList<string> Disks { get; init; } = [];
+    /// <summary>Opens a disk named in <see cref="Disks"/> (e.g. a logical volume); null opens files. Disposable backends are disposed with the machine.</summary>
+    public Func<string, Devices.IBlockBackend>? OpenDisk { get; init; }
     /// <summary>Attach a virtio entropy device (after the disks).</summary>
     public bool Rng { get; init; }
     /// <summary>virtio-mmio register interface: 2 (modern) or 1 (legacy, for old guests).</summary>
@@ -179,8 +181,8 @@ public static class GuestRunner
         int slot = 0;
         foreach (string disk in options.Disks)
         {
-            var backend = new Devices.Virtio.FileBlockBackend(disk);
-            machine.AttachVirtio(slot++, new Devices.Virtio.VirtioBlk(backend), options.VirtioVersion, backend);
+            var backend = options.OpenDisk?.Invoke(disk) ?? new Devices.Virtio.FileBlockBackend(disk);
+            machine.AttachVirtio(slot++, new Devices.Virtio.VirtioBlk(backend), options.VirtioVersion, backend as IDisposable);
         }
         if (options.Rng)
             machine.AttachVirtio(slot, new Devices.Virtio.VirtioRng(), options.VirtioVersion);

@@ -1,6 +1,7 @@
 // `tern pv|vg|lv` as a user meets them: the walk-through on real files in a temp
 // TERN_HOME, and one-line errors for wrong input that change nothing.
 using System.Text.Json;
+using Tern.Tests.Shared;
 
 namespace Tern.Cli.Tests;
 
@@ -260,6 +261,31 @@ public sealed class StorageCommandTests : IDisposable
         using var doc = JsonDocument.Parse(Ok("vg", "list", "--json"));
         Assert.Equal(2, doc.RootElement.GetProperty("vgs")[0].GetProperty("seqno").GetInt64());
         Assert.Contains("\"a\"", Ok("lv", "list", "--json"), StringComparison.Ordinal);
+    }
+    [Fact]
+    public void A_logical_volume_is_a_guest_disk_that_linux_writes_and_reads()
+    {
+        string pv = Path.Combine(_dir, "pv-linux.img");
+        Assert.Equal(0, TernApp.Invoke(["pv", "create", pv, "--size", "128M"], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, TernApp.Invoke(["vg", "create", "vgl", pv], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, TernApp.Invoke(["lv", "create", "vgl/disk", "--size", "32M"], TextWriter.Null, TextWriter.Null));
+        string root = RepoFiles.Root;
+        string linux = Path.Combine(root, "src/guests/linux/out");
+        string[] boot =
+        [
+            "run", "--bios", RepoFiles.HostFile(RepoFiles.FwJump, "opensbi"),
+            "--kernel", Path.Combine(linux, "Image.gz"), "--initrd", Path.Combine(linux, "initramfs.cpio.gz"),
+            "--clock", "icount", "--disk", "lv:vgl/disk", "--timeout", "120",
+        ];
+        // diskcheck writes 64 checksummed records to the raw disk; a second boot verifies them.
+        var err = new StringWriter();
+        Assert.Equal(0, TernApp.Invoke([.. boot, "--append", "console=ttyS0 tern.disk=write,64", "--until", "diskcheck: OK 64 records written"], TextWriter.Null, err));
+        Assert.Equal(0, TernApp.Invoke([.. boot, "--append", "console=ttyS0 tern.disk=verify,64", "--until", "diskcheck: OK 64 records verified"], TextWriter.Null, err));
+        Assert.Equal("", err.ToString());
+
+        var bad = new StringWriter();
+        Assert.Equal(2, TernApp.Invoke(["run", "--kernel", Path.Combine(root, "src/guests/bin/hello/hello.elf"), "--disk", "lv:vgl/nope"], TextWriter.Null, bad));
+        Assert.Contains("nope", bad.ToString(), StringComparison.Ordinal);
     }
 }
 

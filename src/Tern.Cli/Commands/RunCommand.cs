@@ -24,7 +24,7 @@ public static class RunCommand
         var bios = new Option<string>("--bios") { Description = "Firmware: 'none' runs the kernel directly in M-mode; a path (e.g. OpenSBI fw_jump.elf) runs it first with the kernel at 0x80200000.", DefaultValueFactory = _ => "none" };
         var initrd = new Option<FileInfo?>("--initrd") { Description = "An initial RAM disk for the kernel." };
         var append = new Option<string>("--append") { Description = "The kernel command line.", DefaultValueFactory = _ => "" };
-        var disk = new Option<FileInfo[]>("--disk") { Description = "A disk image file for the guest (virtio-blk; repeat for more disks).", AllowMultipleArgumentsPerToken = false };
+        var disk = new Option<string[]>("--disk") { Description = "A guest disk (virtio-blk): an image file, or lv:VG/LV for a logical volume of this node's extent pool. Repeat for more disks.", AllowMultipleArgumentsPerToken = false };
         var until = new Option<string?>("--until") { Description = "Stop (exit status 0) once the guest's console has printed this text." };
         var rng = new Option<bool>("--rng") { Description = "Give the guest a virtio entropy device." };
         var legacy = new Option<bool>("--virtio-legacy") { Description = "Use the legacy (version 1) virtio-mmio interface, for old guests." };
@@ -63,11 +63,12 @@ public static class RunCommand
                 err.WriteLine("tern run: give either --kernel IMAGE or --restore SNAPSHOT.");
                 return UsageError;
             }
-            foreach (var d in parse.GetValue(disk) ?? [])
+            string[] disks = [.. (parse.GetValue(disk) ?? []).Select(d => VolumeDisk.IsVolume(d) ? d : Path.GetFullPath(d))];
+            foreach (var d in disks)
             {
-                if (!d.Exists)
+                if (!VolumeDisk.IsVolume(d) && !File.Exists(d))
                 {
-                    err.WriteLine($"tern run: --disk {d.FullName}: no such file (create one, e.g. with truncate -s 64M).");
+                    err.WriteLine($"tern run: --disk {d}: no such file (create one, e.g. with truncate -s 64M, or name a volume as lv:VG/LV).");
                     return UsageError;
                 }
             }
@@ -95,7 +96,8 @@ public static class RunCommand
                     Initrd = rd.Length == 0 ? null : rd,
                     BootArgs = parse.GetValue(append)!,
                     Harts = harts,
-                    Disks = [.. (parse.GetValue(disk) ?? []).Select(d => d.FullName)],
+                    Disks = disks,
+                    OpenDisk = OpenDisk,
                     Rng = parse.GetValue(rng),
                     StopOnOutput = parse.GetValue(until),
                     VirtioVersion = parse.GetValue(legacy) ? 1 : 2,
@@ -116,6 +118,11 @@ public static class RunCommand
             catch (Tern.Machine.Snapshot.InvalidSnapshotException e)
             {
                 err.WriteLine($"tern run: {restoreFile?.Name}: {e.Message}");
+                return UsageError;
+            }
+            catch (Tern.Storage.StorageException e)
+            {
+                err.WriteLine($"tern run: --disk: {e.Message}");
                 return UsageError;
             }
             if (parse.GetValue(stats))
@@ -141,6 +148,12 @@ public static class RunCommand
         });
         return cmd;
     }
+
+    // Files become file-backed disks; lv:VG/LV opens the volume in this node's pool (TERN_HOME).
+    private static Tern.Machine.Devices.IBlockBackend OpenDisk(string spec) =>
+        VolumeDisk.IsVolume(spec)
+            ? VolumeDisk.OpenAsync(spec).GetAwaiter().GetResult()
+            : new Tern.Machine.Devices.Virtio.FileBlockBackend(spec);
 
     private static byte[]? ReadFile(string path, string what, TextWriter err)
     {
