@@ -29,12 +29,21 @@ internal static class MigrationWire
 
     public const byte EncZero = 0, EncRaw = 1, EncLz4 = 2, EncXorLz4 = 3;
 
+    // Small records go out in one write, so a switchover's last records and the acknowledgement
+    // are never split into packets that wait on each other.
     public static async Task WriteAsync(Stream s, byte type, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
-        var head = new byte[9];
+        bool single = payload.Length <= 64 * 1024;
+        var head = new byte[9 + (single ? payload.Length : 0)];
         head[0] = type;
         BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(1), (uint)payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(5), Crc32.HashToUInt32(payload.Span));
+        if (single)
+        {
+            payload.CopyTo(head.AsMemory(9));
+            await s.WriteAsync(head, ct).ConfigureAwait(false);
+            return;
+        }
         await s.WriteAsync(head, ct).ConfigureAwait(false);
         await s.WriteAsync(payload, ct).ConfigureAwait(false);
     }

@@ -94,9 +94,10 @@ public sealed class LiveMigrationTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var accept = listener.AcceptTcpClientAsync();
-        using var client = new TcpClient();
+        using var client = new TcpClient { NoDelay = true };
         await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
         using var server = await accept;
+        server.NoDelay = true;
         Guest? target = null;
         var receive = Task.Run(async () =>
         {
