@@ -48,4 +48,10 @@ public sealed record MigrationStats
     public double DirtyPagesRate { get; init; }
     /// <summary>Measured throughput of the channel, in MiB/s.</summary>
     public double BandwidthMiBps { get; init; }
+    /// <summary>Downtime spent stopping the guest between quanta.</summary>
+    public double PauseMs { get; init; }
+    /// <summary>Downtime spent sending the last dirty pages and the machine state.</summary>
+    public double FinalCopyMs { get; init; }
+    /// <summary>Downtime spent waiting for the target to load the state, start the guest and answer.</summary>
+    public double AckWaitMs { get; init; }
 }

@@ -87,6 +87,7 @@ public sealed class MigrationSource
             var down = Stopwatch.StartNew();
             await _guest.PauseAsync().ConfigureAwait(false);
             paused = true;
+            double pauseMs = down.Elapsed.TotalMilliseconds;
             await Harvest(dirty).ConfigureAwait(false);
             await SendPages(channel, memory, DirtyPages(dirty), ct).ConfigureAwait(false);
             var state = await _guest.InvokeAsync(m => m.CaptureState()).ConfigureAwait(false);
@@ -95,6 +96,7 @@ public sealed class MigrationSource
             await MigrationWire.WriteAsync(channel, MigrationWire.State, stat.ToArray(), ct).ConfigureAwait(false);
             await MigrationWire.WriteAsync(channel, MigrationWire.End, Array.Empty<byte>(), ct).ConfigureAwait(false);
             await channel.FlushAsync(ct).ConfigureAwait(false);
+            double copiedMs = down.Elapsed.TotalMilliseconds;
 
             var (type, payload) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
             if (type == MigrationWire.Refused)
@@ -119,6 +121,9 @@ public sealed class MigrationSource
                 PagesRaw = _raw,
                 DirtyPagesRate = dirtyRate,
                 BandwidthMiBps = bandwidth / (1 << 20),
+                PauseMs = pauseMs,
+                FinalCopyMs = copiedMs - pauseMs,
+                AckWaitMs = downtimeMs - copiedMs,
             };
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or TimeoutException or MigrationFailedException or ObjectDisposedException or System.Net.Sockets.SocketException)
