@@ -17,6 +17,9 @@ public static class TernApp
         root.Subcommands.Add(StorageCommands.Vg());
         root.Subcommands.Add(StorageCommands.Lv());
         root.Subcommands.Add(StorageCommands.PvMove());
+        root.Subcommands.Add(NodeCommand.Create());
+        root.Subcommands.Add(ClusterClientCommands.Vm());
+        root.Subcommands.Add(ClusterClientCommands.Host());
         return root;
     }
 

@@ -1,5 +1,5 @@
-// A hand-assembled bare-metal guest that prints "T" lines forever (with a spin between
-// them), for tests that need a guest which keeps running and keeps talking.
+// Hand-assembled bare-metal guests for tests that need a guest which keeps running and
+// keeps talking ("T" lines forever), or one that resets itself after each "R" line.
 namespace Tern.Tests.Shared;
 
 internal static class TickerGuest
@@ -19,6 +19,26 @@ internal static class TickerGuest
             Jal(0, -0x14));           // back to loop
         return ElfBuilder.Build(ram, code, ram);
     }
+
+    // Prints "R\n", then asks the SiFive finisher for a reset (0x7777).
+    public static byte[] Resetter()
+    {
+        const ulong ram = 0x8000_0000;
+        var code = ElfBuilder.Words(
+            Lui(5, 0x10000),          // t0 = UART
+            Addi(6, 0, 'R'),
+            Addi(7, 0, '\n'),
+            Sb(5, 6),
+            Sb(5, 7),
+            Lui(5, 0x100),            // t0 = finisher
+            Lui(6, 0x7),
+            Addi(6, 6, 0x777),        // t1 = 0x7777
+            Sw(5, 6),
+            Jal(0, 0));               // wait for the reset
+        return ElfBuilder.Build(ram, code, ram);
+    }
+
+    private static uint Sw(int rs1, int rs2) => ((uint)rs2 << 20) | ((uint)rs1 << 15) | (2u << 12) | 0x23;
 
     private static uint Lui(int rd, int imm20) => ((uint)imm20 << 12) | ((uint)rd << 7) | 0x37;
 

@@ -1,0 +1,200 @@
+// `tern vm ...` and `tern host list`: clients of a node's HTTP API. The node is found with
+// --api, else TERN_API, else http://127.0.0.1:8080; the token with --token or TERN_API_TOKEN.
+// Output is an aligned table, or the API's JSON with --json.
+using System.CommandLine;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Tern.Cli.Commands;
+
+/// <summary>The `tern vm` and `tern host` verbs.</summary>
+public static class ClusterClientCommands
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private static readonly Option<string?> Api = new("--api") { Description = "A node's API address (env TERN_API; default http://127.0.0.1:8080).", Recursive = true };
+    private static readonly Option<string?> Token = new("--token") { Description = "API token for mutating calls (env TERN_API_TOKEN).", Recursive = true };
+    private static readonly Option<bool> Json = new("--json") { Description = "Print the API's JSON instead of a table.", Recursive = true };
+
+    /// <summary>`tern host list`.</summary>
+    public static Command Host()
+    {
+        var list = new Command("list", "List the cluster's hosts with capacity and load.");
+        list.SetAction((parse, ct) => Call(parse, HttpMethod.Get, "/api/hosts", null, body => Table(body,
+            ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS"],
+            h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests")]), ct));
+        return new Command("host", "Hosts of a Tern cluster.") { list, Api, Token, Json };
+    }
+
+    /// <summary>`tern vm create|list|show|start|stop|delete|logs`.</summary>
+    public static Command Vm()
+    {
+        var vm = new Command("vm", "Virtual machines of a Tern cluster.") { Api, Token, Json };
+
+        var name = new Option<string>("--name") { Description = "VM name (lower-case letters, digits, '-').", Required = true };
+        var mem = new Option<string>("--mem") { Description = "Guest RAM, e.g. 256M.", DefaultValueFactory = _ => "256M" };
+        var smp = new Option<int>("--smp") { Description = "Harts.", DefaultValueFactory = _ => 1 };
+        var kernel = new Option<string>("--kernel") { Description = "Kernel image: a path readable on the hosts.", Required = true };
+        var bios = new Option<string?>("--bios") { Description = "Firmware image path." };
+        var initrd = new Option<string?>("--initrd") { Description = "Initial RAM disk path." };
+        var append = new Option<string?>("--append") { Description = "Kernel command line." };
+        var disks = new Option<string[]>("--disk") { Description = "Disk image path on the host; repeatable." };
+        var host = new Option<string?>("--host") { Description = "Run on this host (explicit placement)." };
+        var create = new Command("create", "Create and start a VM.") { name, mem, smp, kernel, bios, initrd, append, disks, host };
+        create.SetAction((parse, ct) =>
+        {
+            if (!SizeParser.TryParse(parse.GetValue(mem)!, out ulong bytes))
+            {
+                parse.InvocationConfiguration.Error.WriteLine($"tern vm create: --mem '{parse.GetValue(mem)}' is not a size (e.g. 256M).");
+                return Task.FromResult(RunCommand.UsageError);
+            }
+            var body = new
+            {
+                name = parse.GetValue(name),
+                kernel = Path.GetFullPath(parse.GetValue(kernel)!),
+                memoryBytes = bytes,
+                harts = parse.GetValue(smp),
+                bios = parse.GetValue(bios) is { } b ? Path.GetFullPath(b) : null,
+                initrd = parse.GetValue(initrd) is { } r ? Path.GetFullPath(r) : null,
+                append = parse.GetValue(append),
+                disks = (parse.GetValue(disks) ?? []).Select(Path.GetFullPath).ToArray(),
+                host = parse.GetValue(host),
+            };
+            return Call(parse, HttpMethod.Post, "/api/vms", JsonContent.Create(body), VmTable, ct);
+        });
+        vm.Subcommands.Add(create);
+
+        var list = new Command("list", "List the VMs.");
+        list.SetAction((parse, ct) => Call(parse, HttpMethod.Get, "/api/vms", null, VmTable, ct));
+        vm.Subcommands.Add(list);
+
+        foreach (var (verb, method, suffix, what) in new[]
+        {
+            ("show", HttpMethod.Get, "", "Show a VM."),
+            ("start", HttpMethod.Post, "/start", "Start a stopped VM (a new generation)."),
+            ("stop", HttpMethod.Post, "/stop", "Stop a running VM."),
+            ("delete", HttpMethod.Delete, "", "Stop and forget a VM."),
+        })
+        {
+            var vmName = new Argument<string>("name") { Description = "The VM." };
+            var command = new Command(verb, what) { vmName };
+            command.SetAction((parse, ct) => Call(parse, method, $"/api/vms/{Uri.EscapeDataString(parse.GetValue(vmName)!)}{suffix}", null, VmTable, ct));
+            vm.Subcommands.Add(command);
+        }
+
+        var logsName = new Argument<string>("name") { Description = "The VM." };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the guest ends (or Ctrl-C)." };
+        var logs = new Command("logs", "Print the VM's console output so far (its last 64 KiB).") { logsName, follow };
+        logs.SetAction((parse, ct) => Logs(parse, parse.GetValue(logsName)!, parse.GetValue(follow), ct));
+        vm.Subcommands.Add(logs);
+        return vm;
+    }
+
+    private static HttpClient Client(ParseResult parse)
+    {
+        string api = parse.GetValue(Api) ?? Environment.GetEnvironmentVariable("TERN_API") ?? "http://127.0.0.1:8080";
+        var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(60) };
+        if ((parse.GetValue(Token) ?? Environment.GetEnvironmentVariable("TERN_API_TOKEN")) is { Length: > 0 } token)
+            http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        return http;
+    }
+
+    private static async Task<int> Call(ParseResult parse, HttpMethod method, string path, HttpContent? content, Func<JsonElement, string> table, CancellationToken ct)
+    {
+        var output = parse.InvocationConfiguration.Output;
+        var err = parse.InvocationConfiguration.Error;
+        using var http = Client(parse);
+        HttpResponseMessage response;
+        try
+        {
+            using var request = new HttpRequestMessage(method, path) { Content = content };
+            response = await http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            err.WriteLine($"tern: cannot reach the cluster at {http.BaseAddress}: {e.Message}");
+            return 1;
+        }
+        using (response)
+        {
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                string reason = body.ValueKind == JsonValueKind.Object && body.TryGetProperty("error", out var e) ? e.GetString() ?? "" : response.ReasonPhrase ?? "";
+                err.WriteLine($"tern: {reason}");
+                return (int)response.StatusCode < 500 ? RunCommand.UsageError : 1;
+            }
+            output.Write(parse.GetValue(Json) ? JsonSerializer.Serialize(body, Indented) + Environment.NewLine : table(body));
+            return 0;
+        }
+    }
+
+    private static async Task<int> Logs(ParseResult parse, string vm, bool follow, CancellationToken ct)
+    {
+        var output = parse.InvocationConfiguration.Output;
+        var err = parse.InvocationConfiguration.Error;
+        using var http = Client(parse);
+        http.Timeout = Timeout.InfiniteTimeSpan;
+        try
+        {
+            using var response = await http.GetAsync($"/api/vms/{Uri.EscapeDataString(vm)}/console", HttpCompletionOption.ResponseHeadersRead, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+                err.WriteLine($"tern: {(body.TryGetProperty("error", out var e) ? e.GetString() : response.ReasonPhrase)}");
+                return RunCommand.UsageError;
+            }
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+            // The node sends the output so far as the first event; without --follow that is all
+            // we print (waiting at most 2 s for a guest that has said nothing yet).
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            if (!follow)
+                limit.CancelAfter(TimeSpan.FromSeconds(2));
+            while (true)
+            {
+                string? line = await reader.ReadLineAsync(limit.Token);
+                if (line is null || line.StartsWith("event: end", StringComparison.Ordinal))
+                    return 0;
+                if (line.StartsWith("data: ", StringComparison.Ordinal))
+                {
+                    output.Write(JsonSerializer.Deserialize<string>(line["data: ".Length..]));
+                    output.Flush();
+                    if (!follow)
+                        return 0;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+        catch (HttpRequestException e)
+        {
+            err.WriteLine($"tern: cannot reach the cluster at {http.BaseAddress}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static string VmTable(JsonElement body) => Table(body.ValueKind == JsonValueKind.Array ? body : JsonSerializer.SerializeToElement(new[] { body }),
+        ["NAME", "STATE", "DESIRED", "HOST", "GENERATION", "MEMORY", "HARTS", "LAST EVENT"],
+        v => [S(v, "name"), S(v, "state"), S(v, "desired"), S(v, "host"), S(v, "generation"), Mib(v, "memoryBytes"), S(v, "harts"), S(v, "lastError")]);
+
+    private static string Table(JsonElement rows, string[] headers, Func<JsonElement, string[]> cells)
+    {
+        var lines = new List<string[]> { headers };
+        lines.AddRange(rows.EnumerateArray().Select(cells));
+        var widths = headers.Select((_, i) => lines.Max(l => l[i].Length)).ToArray();
+        var text = new System.Text.StringBuilder();
+        foreach (var l in lines)
+            text.AppendLine(string.Join("  ", l.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+        return text.ToString();
+    }
+
+    private static string S(JsonElement e, string property) => e.TryGetProperty(property, out var v) && v.ValueKind != JsonValueKind.Null
+        ? v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText()
+        : "-";
+
+    private static string Mib(JsonElement e, string property) =>
+        e.TryGetProperty(property, out var v) ? (v.GetUInt64() >> 20).ToString(CultureInfo.InvariantCulture) + "M" : "-";
+}

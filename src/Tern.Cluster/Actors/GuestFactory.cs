@@ -1,0 +1,50 @@
+// Turns a VM spec into a booted machine on its own thread, ready to start.
+using Tern.Cluster.Protocol;
+using Tern.Machine;
+using Tern.Machine.Boot;
+using Tern.Machine.Devices.Virtio;
+
+namespace Tern.Cluster.Actors;
+
+/// <summary>Builds machines from specs.</summary>
+public static class GuestFactory
+{
+    /// <summary>
+    /// Loads the spec's images, builds and boots the machine, and wraps it in a
+    /// <see cref="MachineThread"/> (not yet started). Throws <see cref="InvalidImageException"/>,
+    /// <see cref="IOException"/> or <see cref="ArgumentException"/> for a spec this host cannot run.
+    /// </summary>
+    public static MachineThread Build(VmSpec spec, long generation)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var images = new BootImages
+        {
+            Kernel = Load(spec.Kernel),
+            Firmware = spec.Bios is null ? null : Load(spec.Bios),
+            Initrd = spec.Initrd is null ? null : Load(spec.Initrd),
+            BootArgs = spec.Append,
+        };
+        return new MachineThread(console =>
+        {
+            var machine = new VirtMachine(new MachineOptions { MemoryBytes = spec.MemoryBytes, Harts = spec.Harts, Console = console });
+            try
+            {
+                int slot = 0;
+                foreach (var disk in spec.Disks)
+                {
+                    var backend = new FileBlockBackend(disk);
+                    machine.AttachVirtio(slot++, new VirtioBlk(backend), 2, backend);
+                }
+                machine.Boot(images);
+                return machine;
+            }
+            catch
+            {
+                machine.Dispose();
+                throw;
+            }
+        }, $"{spec.Name}.{generation}");
+    }
+
+    private static byte[] Load(ImageRef image) => image.Bytes ?? File.ReadAllBytes(image.Path!);
+}

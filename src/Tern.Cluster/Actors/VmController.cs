@@ -1,0 +1,392 @@
+// The sharded, persistent owner of one VM: it checks commands against VmControllerState,
+// persists the resulting events, and drives the scheduler and hypervisors. While an
+// operation is in flight (placing, booting, stopping) other commands wait in the stash.
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Event;
+using Akka.Persistence;
+using Tern.Cluster.Protocol;
+using Tern.Cluster.State;
+using Tern.Cluster.Telemetry;
+
+namespace Tern.Cluster.Actors;
+
+/// <summary>The controller of one VM (entity id = VM name).</summary>
+public sealed class VmController : ReceivePersistentActor, IWithTimers
+{
+    /// <summary>Journal ids of VM controllers are this prefix and the VM name.</summary>
+    public const string PersistencePrefix = "vm-";
+
+    // How often a lost VM that should run is offered to the scheduler again (it may know no hosts yet after a restart).
+    private static readonly TimeSpan RestartInterval = TimeSpan.FromSeconds(1);
+
+    private readonly string _vmId;
+    private readonly IActorRef _scheduler;
+    private readonly TimeSpan _guestTimeout;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private VmControllerState _state = VmControllerState.Empty;
+    private IActorRef? _host;
+
+    /// <summary>Creates the controller of VM <paramref name="vmId"/>.</summary>
+    public VmController(string vmId, IActorRef scheduler, TimeSpan guestTimeout)
+    {
+        _vmId = vmId;
+        _scheduler = scheduler;
+        _guestTimeout = guestTimeout;
+        PersistenceId = PersistencePrefix + vmId;
+        Recover<IVmEvent>(e => _state = _state.Apply(e));
+        Recover<RecoveryCompleted>(_ =>
+        {
+            if (_state.OnHost)
+                Self.Tell(new Reconcile(_state.Generation));
+        });
+        Ready();
+    }
+
+    /// <inheritdoc/>
+    public override string PersistenceId { get; }
+
+    /// <inheritdoc/>
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Props for the controller of <paramref name="vmId"/>.</summary>
+    public static Props Props(string vmId, IActorRef scheduler, TimeSpan guestTimeout) =>
+        Akka.Actor.Props.Create(() => new VmController(vmId, scheduler, guestTimeout));
+
+    private void Ready()
+    {
+        Command<CreateVm>(c =>
+        {
+            if (_state.CheckCreate(c) is { } reason)
+                Reject(reason);
+            else
+                BeginStart(c.Spec, create: true, c.Trace);
+        });
+        Command<StartVm>(c =>
+        {
+            if (_state.CheckExists(_vmId) is { } reason)
+                Reject(reason);
+            else if (_state.OnHost)
+                Sender.Tell(_state.ToStatus(_vmId));
+            else
+                BeginStart(_state.Spec!, create: false, c.Trace);
+        });
+        Command<StopVm>(c =>
+        {
+            if (_state.CheckExists(_vmId) is { } reason)
+                Reject(reason);
+            else
+                BeginStop(delete: false, c.Trace);
+        });
+        Command<DeleteVm>(c =>
+        {
+            if (_state.CheckExists(_vmId) is { } reason)
+                Reject(reason);
+            else
+                BeginStop(delete: true, c.Trace);
+        });
+        Command<GetVm>(_ =>
+        {
+            if (_state.CheckExists(_vmId) is { } reason)
+                Reject(reason);
+            else
+                Sender.Tell(_state.ToStatus(_vmId));
+        });
+        Command<AttachConsole>(a =>
+        {
+            if (_state.CheckExists(_vmId) is { } reason)
+                Reject(reason);
+            else if (_state.Phase != VmPhase.Running || _state.HostAddress is null)
+                Reject(new($"VM '{_vmId}' is {_state.Phase.ToString().ToLowerInvariant()}, not running", RejectionKind.Conflict));
+            else
+                Context.ActorSelection(ActorNames.HypervisorPath(_state.HostAddress)).Tell(a, Sender);
+        });
+        Command<GuestExited>(e =>
+        {
+            if (e.Generation == _state.Generation && _state.OnHost)
+                Persist(new VmStopped(e.Generation, e.Reason), Apply);
+            PassivateIfGone();
+        });
+        Command<Reconcile>(r => r.Generation == _state.Generation && _state.OnHost, r => BeginReconcile(r.Generation));
+        Command<Reconcile>(_ => { });
+        Command<RestartTick>(_ =>
+        {
+            if (_state.Exists && _state.Desired == DesiredState.Running && _state.Phase == VmPhase.Stopped)
+                BeginStart(_state.Spec!, create: false, null);
+            else
+                Timers.Cancel("restart");
+        });
+        Command<Terminated>(t =>
+        {
+            if (!t.ActorRef.Equals(_host))
+                return;
+            _host = null;
+            if (_state.OnHost)
+                Self.Tell(new HostGone(_state.Generation, $"host '{_state.Host}' left the cluster or stopped"));
+        });
+        Command<HostGone>(g => g.Generation == _state.Generation && _state.OnHost, g => Persist(new VmLost(g.Generation, $"generation {g.Generation} lost: {g.Reason}"), AfterLost));
+        Command<HostGone>(_ => { });
+        Command<GuestStarted>(_ => { });
+        Command<GuestRefused>(_ => { });
+        Command<OperationTimeout>(_ => { });
+    }
+
+    // After recovery (a rebalance, a node's or the whole cluster's restart) the journal says a
+    // generation runs on some host: ask that host. A guest that is gone is recorded as lost and,
+    // if it should run, started again as a new generation wherever the scheduler says.
+    private void BeginReconcile(long generation)
+    {
+        var members = Akka.Cluster.Cluster.Get(Context.System).State.Members;
+        if (!members.Any(m => m.Address.ToString() == _state.HostAddress))
+        {
+            Persist(new VmLost(generation, $"generation {generation} lost: host '{_state.Host}' is no longer in the cluster"), AfterLost);
+            return;
+        }
+        Context.ActorSelection(ActorNames.HypervisorPath(_state.HostAddress!)).Tell(new ProbeGuest(_vmId, generation), Self);
+        Timers.StartSingleTimer("op", new OperationTimeout(generation), _guestTimeout);
+        BecomeStacked(() =>
+        {
+            Command<GuestStarted>(s => s.Generation == generation, _ =>
+            {
+                WatchHost(Sender);
+                if (_state.Phase == VmPhase.Starting)
+                    Persist(new VmRunning(generation), Apply);
+                Finish();
+            });
+            Command<GuestExited>(x => x.Generation == generation, x => Lost(x.Reason));
+            Command<OperationTimeout>(t => t.Generation == generation, _ => Lost($"host '{_state.Host}' did not answer"));
+            AnswerQueries();
+            CommandAny(_ => Stash.Stash());
+        });
+
+        void Lost(string reason)
+        {
+            Persist(new VmLost(generation, $"generation {generation} lost: {reason}"), e =>
+            {
+                Finish();
+                AfterLost(e);
+            });
+        }
+    }
+
+    private void AfterLost(VmLost lost)
+    {
+        Apply(lost);
+        if (_state.Desired == DesiredState.Running)
+            Timers.StartPeriodicTimer("restart", RestartTick.Instance, TimeSpan.Zero, RestartInterval);
+    }
+
+    // Queries are answered at once, even while an operation is in flight.
+    private void AnswerQueries() => Command<GetVm>(_ =>
+    {
+        if (_state.CheckExists(_vmId) is { } reason)
+            Sender.Tell(new CommandRejected(_vmId, reason.Reason, reason.Kind));
+        else
+            Sender.Tell(_state.ToStatus(_vmId));
+    });
+
+    // Placing: ask the scheduler, persist the placement (and the creation), then ask the host to boot.
+    private void BeginStart(VmSpec spec, bool create, TraceContext? trace)
+    {
+        var replyTo = Sender;
+        var span = TernTracing.Start(create ? "vm.create" : "vm.start", trace, System.Diagnostics.ActivityKind.Server);
+        span?.SetTag("tern.vm", _vmId);
+        var context = TernTracing.Capture();
+        _scheduler.Ask<object>(new PlaceVm(_vmId, spec.MemoryBytes, spec.Harts, spec.PreferredHost, context), _guestTimeout)
+            .PipeTo(Self, failure: e => new PlacementRefused(_vmId, $"the scheduler did not answer: {e.GetBaseException().Message}"));
+        span?.Stop();
+        BecomeStacked(() =>
+        {
+            Command<VmPlaced>(p =>
+            {
+                long generation = _state.Generation + 1;
+                var events = new List<IVmEvent>();
+                if (create)
+                    events.Add(new VmCreated(spec));
+                events.Add(new VmPlacedOnHost(p.Host, p.HostAddress, generation));
+                PersistAll(events, e =>
+                {
+                    Apply(e);
+                    if (e is not VmPlacedOnHost)
+                        return;
+                    Context.ActorSelection(ActorNames.HypervisorPath(p.HostAddress)).Tell(new StartGuest(_vmId, spec, generation, context), Self);
+                    Timers.StartSingleTimer("op", new OperationTimeout(generation), _guestTimeout);
+                    Context.UnbecomeStacked();
+                    AwaitBoot(replyTo, generation, create);
+                });
+            });
+            Command<PlacementRefused>(r =>
+            {
+                Reject(new(r.Reason, r.Reason.StartsWith("the scheduler did not answer", StringComparison.Ordinal) ? RejectionKind.Unavailable : RejectionKind.Refused), replyTo);
+                Finish();
+            });
+            Command<GuestExited>(e => StashOrIgnore(e));
+            AnswerQueries();
+            CommandAny(_ => Stash.Stash());
+        });
+    }
+
+    private void AwaitBoot(IActorRef replyTo, long generation, bool create)
+    {
+        BecomeStacked(() =>
+        {
+            Command<GuestStarted>(s => s.Generation == generation, s => Persist(new VmRunning(generation), e =>
+            {
+                WatchHost(Sender);
+                Apply(e);
+                replyTo.Tell(_state.ToStatus(_vmId));
+                Finish();
+            }));
+            // A VM whose creation fails to boot is not kept: a refused create leaves nothing behind.
+            Command<GuestRefused>(r => r.Generation == generation, r => Failed(r.Reason));
+            Command<OperationTimeout>(t => t.Generation == generation, _ =>
+                Failed($"host '{_state.Host}' did not confirm the boot within {_guestTimeout.TotalSeconds:0} s"));
+            // A guest that powers off at once may report its exit (through the shard region) before its start.
+            Command<GuestExited>(x => x.Generation == generation, x => Persist(new VmStopped(generation, x.Reason), e =>
+            {
+                Apply(e);
+                replyTo.Tell(_state.ToStatus(_vmId));
+                Finish();
+            }));
+            AnswerQueries();
+            CommandAny(_ => Stash.Stash());
+        });
+
+        void Failed(string reason)
+        {
+            var events = new List<IVmEvent> { new VmFailed(generation, reason) };
+            if (create)
+                events.Add(new VmDeleted());
+            PersistAll(events, e =>
+            {
+                Apply(e);
+                if (e is VmFailed && create)
+                    return;
+                Reject(new(reason, RejectionKind.Refused), replyTo);
+                Finish();
+            });
+        }
+    }
+
+    // Stopping: record the wish, ask the host, and wait for its GuestExited (or time out).
+    private void BeginStop(bool delete, TraceContext? trace)
+    {
+        var replyTo = Sender;
+        using var span = TernTracing.Start(delete ? "vm.delete" : "vm.stop", trace, System.Diagnostics.ActivityKind.Server);
+        span?.SetTag("tern.vm", _vmId);
+        if (!_state.OnHost)
+        {
+            var last = _state.ToStatus(_vmId);
+            if (delete)
+            {
+                Persist(new VmDeleted(), e =>
+                {
+                    Apply(e);
+                    replyTo.Tell(last);
+                    PassivateIfGone();
+                });
+            }
+            else if (_state.Desired == DesiredState.Running)
+            {
+                Persist(new VmStopRequested(), e =>
+                {
+                    Apply(e);
+                    replyTo.Tell(_state.ToStatus(_vmId));
+                });
+            }
+            else
+            {
+                replyTo.Tell(last);
+            }
+            return;
+        }
+        long generation = _state.Generation;
+        var context = TernTracing.Capture();
+        Persist(new VmStopRequested(), e =>
+        {
+            Apply(e);
+            Context.ActorSelection(ActorNames.HypervisorPath(_state.HostAddress!)).Tell(new StopGuest(_vmId, generation, context), Self);
+            Timers.StartSingleTimer("op", new OperationTimeout(generation), _guestTimeout);
+        });
+        BecomeStacked(() =>
+        {
+            Command<GuestExited>(x => x.Generation == generation, x => Stopped(x.Reason));
+            Command<OperationTimeout>(t => t.Generation == generation, _ =>
+                Stopped($"host '{_state.Host}' did not confirm the stop within {_guestTimeout.TotalSeconds:0} s; generation {generation} is fenced"));
+            AnswerQueries();
+            CommandAny(_ => Stash.Stash());
+        });
+
+        void Stopped(string reason)
+        {
+            var events = new List<IVmEvent> { new VmStopped(generation, reason) };
+            if (delete)
+                events.Add(new VmDeleted());
+            VmStatus? last = null;
+            PersistAll(events, e =>
+            {
+                if (e is VmDeleted)
+                    last = _state.ToStatus(_vmId);
+                Apply(e);
+                if (e is VmStopped && delete)
+                    return;
+                replyTo.Tell(last ?? _state.ToStatus(_vmId));
+                Finish();
+                PassivateIfGone();
+            });
+        }
+    }
+
+    // Death watch on the hypervisor running the current generation: when its node leaves or is
+    // downed, the guest is gone with it.
+    private void WatchHost(IActorRef hypervisor)
+    {
+        if (_host is not null && !_host.Equals(hypervisor))
+            Context.Unwatch(_host);
+        _host = hypervisor;
+        Context.Watch(hypervisor);
+    }
+
+    private void StashOrIgnore(GuestExited e)
+    {
+        if (e.Generation == _state.Generation)
+            Stash.Stash();
+    }
+
+    private void Finish()
+    {
+        Timers.Cancel("op");
+        Context.UnbecomeStacked();
+        Stash.UnstashAll();
+    }
+
+    private void Apply(IVmEvent e)
+    {
+        _state = _state.Apply(e);
+        _log.Debug("VM {0}: {1} -> {2} on {3} (generation {4})", _vmId, e.GetType().Name, _state.Phase, _state.Host ?? "-", _state.Generation);
+    }
+
+    private void Reject(Refusal refusal, IActorRef? to = null)
+    {
+        (to ?? Sender).Tell(new CommandRejected(_vmId, refusal.Reason, refusal.Kind));
+        PassivateIfGone();
+    }
+
+    // A controller without a VM must not stay remembered: passivating it removes it from remember-entities.
+    private void PassivateIfGone()
+    {
+        if (!_state.Exists)
+            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+    }
+
+    private sealed record OperationTimeout(long Generation) : INoSerializationVerificationNeeded;
+
+    private sealed record Reconcile(long Generation) : INoSerializationVerificationNeeded;
+
+    private sealed record HostGone(long Generation, string Reason) : INoSerializationVerificationNeeded;
+
+    private sealed class RestartTick : INoSerializationVerificationNeeded
+    {
+        public static readonly RestartTick Instance = new();
+    }
+}

@@ -1,0 +1,66 @@
+// The composition of a Tern node on Akka.Hosting: remoting, clustering with the split-brain
+// resolver, the VM controller shard region, the scheduler singleton, the host agent and the
+// hypervisor. Tern.Node's Program.cs and the in-process tests both call AddTernNode.
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Tern.Cluster.Actors;
+using Tern.Cluster.Protocol;
+
+namespace Tern.Cluster.Hosting;
+
+/// <summary>Akka.Hosting extensions for a Tern node.</summary>
+public static class TernAkkaHosting
+{
+    /// <summary>Configures <paramref name="builder"/> as Tern node <paramref name="options"/>.</summary>
+    public static AkkaConfigurationBuilder AddTernNode(this AkkaConfigurationBuilder builder, TernNodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        Directory.CreateDirectory(options.DataDir);
+        return builder
+            .AddHocon(TernHocon.Build(options), HoconAddMode.Prepend)
+            .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
+            .WithRemoting(options.Hostname, options.Port)
+            .WithClustering(new ClusterOptions
+            {
+                Roles = ["host"],
+                SeedNodes = options.Seeds.Count == 0 ? [] : [.. options.SeedAddresses(options.Port)],
+                SplitBrainResolver = new KeepMajorityOption(),
+            })
+            .WithSingleton<SchedulerProxy>(ActorNames.Scheduler, Scheduler.Props(), new ClusterSingletonOptions(), createProxyToo: true)
+            .WithShardRegion<VmControllerRegion>(
+                ActorNames.VmShardType,
+                (system, registry) =>
+                {
+                    var scheduler = registry.Get<SchedulerProxy>();
+                    return id => VmController.Props(id, scheduler, options.GuestTimeout);
+                },
+                new VmMessageExtractor(TernNodeOptions.VmShards),
+                new ShardOptions
+                {
+                    RememberEntities = true,
+                    RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
+                    StateStoreMode = StateStoreMode.DData,
+                    JournalPluginId = TernHocon.JournalPluginId,
+                    SnapshotPluginId = TernHocon.SnapshotPluginId,
+                })
+            .WithActors((system, registry) =>
+            {
+                var cluster = Akka.Cluster.Cluster.Get(system);
+                var self = cluster.SelfAddress;
+                var capacity = new HostCapacity(options.NodeName, self.ToString(), options.MemoryBudgetBytes, options.Harts, 0, 0, Environment.ProcessId);
+                var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval), ActorNames.HostAgent);
+                registry.Register<HostAgentKey>(agent);
+                var hypervisor = system.ActorOf(
+                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent),
+                    ActorNames.Hypervisor);
+                registry.Register<HypervisorKey>(hypervisor);
+                if (options.Seeds.Count == 0)
+                    cluster.Join(self);
+            });
+    }
+}

@@ -1,0 +1,50 @@
+// The fixed table of wire names. A manifest is part of the protocol and of the journal:
+// never rename or reuse one; add new types with new names.
+using System.Collections.Frozen;
+using Tern.Cluster.Protocol;
+
+namespace Tern.Cluster.Serialization;
+
+/// <summary>Stable manifest names of every <see cref="ITernWireMessage"/> type.</summary>
+public static class WireManifests
+{
+    private static readonly (string Name, Type Type)[] Table =
+    [
+        ("vm.create", typeof(CreateVm)),
+        ("vm.start", typeof(StartVm)),
+        ("vm.stop", typeof(StopVm)),
+        ("vm.delete", typeof(DeleteVm)),
+        ("vm.get", typeof(GetVm)),
+        ("vm.console.attach", typeof(AttachConsole)),
+        ("vm.console.output", typeof(ConsoleOutput)),
+        ("vm.console.ended", typeof(ConsoleEnded)),
+        ("vm.status", typeof(VmStatus)),
+        ("vm.rejected", typeof(CommandRejected)),
+        ("host.report", typeof(HostReport)),
+        ("host.list.get", typeof(GetHosts)),
+        ("host.list", typeof(HostList)),
+        ("sched.place", typeof(PlaceVm)),
+        ("sched.placed", typeof(VmPlaced)),
+        ("sched.refused", typeof(PlacementRefused)),
+        ("guest.start", typeof(StartGuest)),
+        ("guest.started", typeof(GuestStarted)),
+        ("guest.refused", typeof(GuestRefused)),
+        ("guest.stop", typeof(StopGuest)),
+        ("guest.exited", typeof(GuestExited)),
+        ("guest.probe", typeof(ProbeGuest)),
+        ("evt.vm.created", typeof(VmCreated)),
+        ("evt.vm.placed", typeof(VmPlacedOnHost)),
+        ("evt.vm.running", typeof(VmRunning)),
+        ("evt.vm.stop-requested", typeof(VmStopRequested)),
+        ("evt.vm.stopped", typeof(VmStopped)),
+        ("evt.vm.failed", typeof(VmFailed)),
+        ("evt.vm.lost", typeof(VmLost)),
+        ("evt.vm.deleted", typeof(VmDeleted)),
+    ];
+
+    /// <summary>Manifest name → type.</summary>
+    public static readonly FrozenDictionary<string, Type> ByName = Table.ToFrozenDictionary(e => e.Name, e => e.Type, StringComparer.Ordinal);
+
+    /// <summary>Type → manifest name.</summary>
+    public static readonly FrozenDictionary<Type, string> ByType = Table.ToFrozenDictionary(e => e.Type, e => e.Name);
+}

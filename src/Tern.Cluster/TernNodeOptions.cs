@@ -1,0 +1,63 @@
+// Every knob of a Tern node, with the reason for its default.
+namespace Tern.Cluster;
+
+/// <summary>Configuration of one Tern node (one host of the cluster).</summary>
+public sealed record TernNodeOptions
+{
+    /// <summary>The host's name, unique in the cluster (node-1, node-2, ...).</summary>
+    public string NodeName { get; init; } = "node-1";
+
+    /// <summary>The ActorSystem name; every node of one cluster must use the same.</summary>
+    public string SystemName { get; init; } = "tern";
+
+    /// <summary>Address remoting binds to and advertises: loopback unless told otherwise, so a dev node is not reachable from the network.</summary>
+    public string Hostname { get; init; } = "127.0.0.1";
+
+    /// <summary>Remoting port; 0 picks a free one (tests).</summary>
+    public int Port { get; init; } = 4053;
+
+    /// <summary>Seed nodes as Akka addresses (akka.tcp://tern@host:port) or host:port; empty makes this node its own seed.</summary>
+    public IReadOnlyList<string> Seeds { get; init; } = [];
+
+    /// <summary>Where this node keeps its files.</summary>
+    public string DataDir { get; init; } = "data";
+
+    /// <summary>
+    /// The persistence database (SQLite connection string). Nodes of one cluster must share it:
+    /// a VM controller moves between nodes with its journal. Default: tern.db in <see cref="DataDir"/>.
+    /// </summary>
+    public string? JournalConnectionString { get; init; }
+
+    /// <summary>The linq2db provider of <see cref="JournalConnectionString"/> (SQLite.MS, or PostgreSQL for multi-host deployments).</summary>
+    public string JournalProvider { get; init; } = "SQLite.MS";
+
+    /// <summary>Memory this host gives guests in total. 2 GiB: room for several small guests on a developer machine.</summary>
+    public ulong MemoryBudgetBytes { get; init; } = 2UL << 30;
+
+    /// <summary>Harts this host offers; the host's processor count.</summary>
+    public int Harts { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>How often the host agent reports to the scheduler; 1 s keeps placement fresh at negligible cost.</summary>
+    public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a controller waits for a hypervisor's answer before calling a start or stop failed.</summary>
+    public TimeSpan GuestTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Tune gossip, seed and failure-detection timeouts down (in-process tests on loopback only).</summary>
+    public bool FastTimings { get; init; }
+
+    /// <summary>Force every message through serialization, even locally (tests: catches unserializable messages).</summary>
+    public bool SerializeAllMessages { get; init; }
+
+    /// <summary>Shards of the VM controllers: about 10× the largest expected node count, fixed for the life of the cluster.</summary>
+    public const int VmShards = 30;
+
+    /// <summary>The connection string actually used.</summary>
+    public string EffectiveJournalConnectionString =>
+        JournalConnectionString ?? $"Data Source={Path.Combine(Path.GetFullPath(DataDir), "tern.db")}";
+
+    /// <summary>Seed addresses in Akka form.</summary>
+    public IReadOnlyList<string> SeedAddresses(int actualPort) => Seeds.Count == 0
+        ? [$"akka.tcp://{SystemName}@{Hostname}:{actualPort}"]
+        : Seeds.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"akka.tcp://{SystemName}@{s}").ToList();
+}

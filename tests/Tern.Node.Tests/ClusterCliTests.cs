@@ -1,0 +1,94 @@
+// `tern vm ...` and `tern host list` against an in-process node's API.
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using Tern.Cli;
+using Tern.Cluster;
+using Tern.Tests.Shared;
+
+namespace Tern.Node.Tests;
+
+[Collection("nodes")]
+public sealed class ClusterCliTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tern-cli-").FullName;
+    private WebApplication _app = null!;
+    private string _api = "";
+
+    public async Task InitializeAsync()
+    {
+        _app = NodeHost.Build(new NodeSettings
+        {
+            Cluster = new TernNodeOptions { NodeName = "solo", Port = 0, DataDir = _dir, MemoryBudgetBytes = 512UL << 20, Harts = 2, FastTimings = true },
+            HttpPort = 0,
+            ApiToken = "t",
+        }, logging => logging.ClearProviders());
+        await _app.StartAsync();
+        _api = NodeHost.HttpAddress(_app);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(await Tern("host", "list")).Output.Contains("solo", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the node never reported its host");
+            await Task.Delay(100);
+        }
+    }
+
+    private Task<(int Code, string Output, string Error)> Tern(params string[] args) => Task.Run(() =>
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = TernApp.Invoke([.. args, "--api", _api, "--token", "t"], output, error);
+        return (code, output.ToString(), error.ToString());
+    });
+
+    [Fact]
+    public async Task Vm_verbs_drive_the_cluster_and_print_tables_or_json()
+    {
+        string kernel = Path.Combine(_dir, "ticker.elf");
+        await File.WriteAllBytesAsync(kernel, TickerGuest.Elf());
+        var created = await Tern("vm", "create", "--name", "web1", "--mem", "64M", "--kernel", kernel);
+        Assert.Equal(0, created.Code);
+        Assert.Matches(@"NAME\s+STATE\s+DESIRED\s+HOST\s+GENERATION", created.Output);
+        Assert.Matches(@"web1\s+running\s+running\s+solo\s+1\s+64M", created.Output);
+
+        var shown = await Tern("vm", "show", "web1", "--json");
+        var json = JsonDocument.Parse(shown.Output).RootElement;
+        Assert.Equal(("web1", "running", "solo", 1L), (json.GetProperty("name").GetString(), json.GetProperty("state").GetString(), json.GetProperty("host").GetString(), json.GetProperty("generation").GetInt64()));
+
+        var logs = await Tern("vm", "logs", "web1");
+        Assert.Equal(0, logs.Code);
+        Assert.StartsWith("T\n", logs.Output);
+
+        Assert.Matches(@"web1\s+stopped", (await Tern("vm", "stop", "web1")).Output);
+        Assert.Matches(@"web1\s+running\s+running\s+solo\s+2", (await Tern("vm", "start", "web1")).Output);
+        Assert.Contains("web1", (await Tern("vm", "list")).Output);
+        Assert.Equal(0, (await Tern("vm", "delete", "web1")).Code);
+
+        var missing = await Tern("vm", "show", "web1");
+        Assert.Equal((2, "tern: no VM named 'web1'"), (missing.Code, missing.Error.Trim()));
+        var hosts = JsonDocument.Parse((await Tern("host", "list", "--json")).Output).RootElement;
+        Assert.Equal("solo", hosts[0].GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task A_vm_larger_than_any_host_is_refused_with_the_reason()
+    {
+        var refused = await Tern("vm", "create", "--name", "huge", "--mem", "4G", "--kernel", "/k");
+        Assert.Equal(2, refused.Code);
+        Assert.Equal("tern: needs 4096 MiB but the most free memory on any host is 512 MiB", refused.Error.Trim());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // SQLite may hold the file a moment longer; it is a temp dir.
+        }
+    }
+}

@@ -1,0 +1,91 @@
+// A `tern node start` child process, as an operator would run it: started from the built
+// tern.dll, ready once it prints its API address, stopped by killing it.
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Tern.Node.Tests;
+
+internal sealed partial class NodeProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+    private readonly TaskCompletionSource<string> _api = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private NodeProcess(Process process) => _process = process;
+
+    public string ApiAddress => _api.Task.IsCompletedSuccessfully ? _api.Task.Result : throw new InvalidOperationException("the node has not started");
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+                return _log.ToString();
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public static NodeProcess Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tern.dll"));
+        psi.ArgumentList.Add("node");
+        psi.ArgumentList.Add("start");
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        var node = new NodeProcess(Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet"));
+        node._process.OutputDataReceived += (_, e) => node.Line(e.Data);
+        node._process.ErrorDataReceived += (_, e) => node.Line(e.Data);
+        node._process.BeginOutputReadLine();
+        node._process.BeginErrorReadLine();
+        node._process.EnableRaisingEvents = true;
+        node._process.Exited += (_, _) => node._api.TrySetException(new InvalidOperationException($"the node exited with {node._process.ExitCode}:\n{node.Log}"));
+        return node;
+    }
+
+    public async Task<string> WaitForApiAsync() => await _api.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+    public async Task<int> WaitForExitAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
+    private void Line(string? line)
+    {
+        if (line is null)
+            return;
+        lock (_log)
+            _log.AppendLine(line);
+        if (ApiLine().Match(line) is { Success: true } m)
+            _api.TrySetResult(m.Groups[1].Value);
+    }
+
+    [GeneratedRegex(@"API (http://\S+),")]
+    private static partial Regex ApiLine();
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+        _process.Dispose();
+    }
+}
