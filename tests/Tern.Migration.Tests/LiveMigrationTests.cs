@@ -28,6 +28,7 @@ public sealed class LiveMigrationTests
     {
         private readonly StringBuilder _text = new();
         private readonly List<(string Pattern, TaskCompletionSource Seen)> _waits = [];
+        private readonly List<(string Pattern, TaskCompletionSource Paused)> _pauses = [];
 
         public Guest(MachineThread thread)
         {
@@ -42,11 +43,19 @@ public sealed class LiveMigrationTests
                         if (_text.ToString().Contains(p, StringComparison.Ordinal))
                             seen.TrySetResult();
                     }
+                    foreach (var (p, paused) in _pauses)
+                    {
+                        // On the guest's own thread: the pause lands within a block of the output.
+                        if (!paused.Task.IsCompleted && _text.ToString().Contains(p, StringComparison.Ordinal))
+                            _ = thread.PauseAsync().ContinueWith(_ => paused.TrySetResult(), TaskScheduler.Default);
+                    }
                 }
             };
         }
 
         public MachineThread Thread { get; }
+
+        public Task? PausedAt { get; set; }
 
         public string Text
         {
@@ -55,6 +64,15 @@ public sealed class LiveMigrationTests
                 lock (_text)
                     return _text.ToString();
             }
+        }
+
+        /// <summary>Pauses the guest as soon as it has printed <paramref name="pattern"/>. Call before it can print it.</summary>
+        public Task PauseAt(string pattern)
+        {
+            var paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_text)
+                _pauses.Add((pattern, paused));
+            return paused.Task.WaitAsync(TimeSpan.FromSeconds(120));
         }
 
         public Task Printed(string pattern)
@@ -72,7 +90,7 @@ public sealed class LiveMigrationTests
         public void Dispose() => Thread.Dispose();
     }
 
-    private static Guest Boot(BootImages images, ClockMode clock)
+    private static Guest Boot(BootImages images, ClockMode clock, string? pauseAt = null)
     {
         var thread = new MachineThread(console =>
         {
@@ -81,6 +99,8 @@ public sealed class LiveMigrationTests
             return m;
         }, "guest");
         var guest = new Guest(thread);
+        if (pauseAt is not null)
+            guest.PausedAt = guest.PauseAt(pauseAt);
         thread.Start();
         return guest;
     }
@@ -89,7 +109,7 @@ public sealed class LiveMigrationTests
         new(new MachineOptions { MemoryBytes = shape.MemoryBytes, Harts = shape.Harts, Clock = shape.Clock, Console = console });
 
     // Moves the guest to a new machine over a fresh loopback TCP connection.
-    private static async Task<(Guest Target, MigrationStats Stats)> Migrate(Guest source, Func<Stream, Stream>? sourceWrap = null)
+    private static async Task<(Guest Target, MigrationStats Stats)> Migrate(Guest source, Func<Stream, Stream>? sourceWrap = null, Action<Guest>? beforeStart = null)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -101,7 +121,11 @@ public sealed class LiveMigrationTests
         Guest? target = null;
         var receive = Task.Run(async () =>
         {
-            await MigrationTarget.ReceiveAsync(server.GetStream(), Empty, "target", beforeStart: t => target = new Guest(t));
+            await MigrationTarget.ReceiveAsync(server.GetStream(), Empty, "target", beforeStart: t =>
+            {
+                target = new Guest(t);
+                beforeStart?.Invoke(target);
+            });
             return target!;
         });
         try
@@ -155,15 +179,13 @@ public sealed class LiveMigrationTests
         }
         Assert.Contains("tern-heartbeat 6 ", expectedText, StringComparison.Ordinal);
 
-        using var first = Boot(images, ClockMode.Icount);
-        await first.Printed("tern-heartbeat 1 ");
-        await first.Thread.PauseAsync();
-        var (second, s1) = await Migrate(first);
+        using var first = Boot(images, ClockMode.Icount, pauseAt: "tern-heartbeat 1 ");
+        await first.PausedAt!;
+        var (second, s1) = await Migrate(first, beforeStart: t => t.PausedAt = t.PauseAt("tern-heartbeat 2 "));
         using (second)
         {
             Assert.Equal(MachineRunState.Stopped, first.Thread.State); // the source let go of it
-            await second.Printed("tern-heartbeat 2 ");
-            await second.Thread.PauseAsync();
+            await second.PausedAt!;
             var (third, s2) = await Migrate(second);
             using (third)
             {
