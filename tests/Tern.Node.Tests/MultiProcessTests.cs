@@ -30,7 +30,7 @@ public sealed class MultiProcessTests : IDisposable
         var apis = new List<string>();
         foreach (var n in nodes)
             apis.Add(await n.WaitForApiAsync());
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while (true)
         {
             try
@@ -86,7 +86,7 @@ public sealed class MultiProcessTests : IDisposable
         var back = await Vm(apis[2], "web1");
         Assert.Equal(("stopped", 2L, 64L << 20), (back.GetProperty("state").GetString(), back.GetProperty("generation").GetInt64(), back.GetProperty("memoryBytes").GetInt64()));
         // web2 was running when the cluster stopped: it comes back by itself as a new generation.
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(90);
         JsonElement web2;
         while ((web2 = await Vm(apis[0], "web2")).GetProperty("state").GetString() != "running")
         {
