@@ -170,36 +170,10 @@ public sealed class MachineThread : IDisposable
         _signal.Dispose();
     }
 
-    private sealed class ConsoleTap(MachineThread owner) : Stream
+    private sealed class ConsoleTap(MachineThread owner) : WriteOnlyStream
     {
         public override void Write(ReadOnlySpan<byte> buffer) => owner.ConsoleOutput?.Invoke(buffer.ToArray());
 
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
         public override void WriteByte(byte value) => owner.ConsoleOutput?.Invoke(new[] { value });
-
-        public override void Flush()
-        {
-        }
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException("a console has no length");
-
-        public override long Position
-        {
-            get => throw new NotSupportedException("a console has no position");
-            set => throw new NotSupportedException("a console has no position");
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("a console is write-only");
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("a console cannot seek");
-
-        public override void SetLength(long value) => throw new NotSupportedException("a console has no length");
     }
 }

@@ -6,7 +6,7 @@ using System.Text;
 namespace Tern.Machine;
 
 /// <summary>Passes console output through and fires once when <paramref name="text"/> appears.</summary>
-public sealed class OutputWatchStream(Stream inner, string text, Action matched) : Stream
+public sealed class OutputWatchStream(Stream inner, string text, Action matched) : WriteOnlyStream
 {
     private readonly byte[] _pattern = Encoding.UTF8.GetBytes(text);
     private int _matched;
@@ -19,9 +19,6 @@ public sealed class OutputWatchStream(Stream inner, string text, Action matched)
         foreach (byte b in buffer)
             Feed(b);
     }
-
-    /// <inheritdoc/>
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     /// <inheritdoc/>
     public override void WriteByte(byte value)
@@ -45,32 +42,4 @@ public sealed class OutputWatchStream(Stream inner, string text, Action matched)
 
     /// <inheritdoc/>
     public override void Flush() => inner.Flush();
-
-    /// <inheritdoc/>
-    public override bool CanRead => false;
-
-    /// <inheritdoc/>
-    public override bool CanSeek => false;
-
-    /// <inheritdoc/>
-    public override bool CanWrite => true;
-
-    /// <inheritdoc/>
-    public override long Length => throw new NotSupportedException("a console stream has no length");
-
-    /// <inheritdoc/>
-    public override long Position
-    {
-        get => throw new NotSupportedException("a console stream has no position");
-        set => throw new NotSupportedException("a console stream has no position");
-    }
-
-    /// <inheritdoc/>
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("a console stream is write-only");
-
-    /// <inheritdoc/>
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("a console stream cannot seek");
-
-    /// <inheritdoc/>
-    public override void SetLength(long value) => throw new NotSupportedException("a console stream has no length");
 }

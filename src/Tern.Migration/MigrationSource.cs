@@ -76,7 +76,7 @@ public sealed class MigrationSource
                 dirtyRate = pages.Count / Math.Max(secondsSinceLast + seconds, 1e-6);
                 round++;
                 // Will what the guest dirtied during this round fit the downtime limit?
-                int pending = CountDirty();
+                int pending = memory.CountDirty(); // dirtied during this round, not yet harvested
                 double expected = bandwidth > 0 ? pending * (double)GuestMemory.PageSize / bandwidth : double.MaxValue;
                 if (pages.Count == 0 || expected <= _options.DowntimeLimit.TotalSeconds || round > _options.MaxRounds)
                     break;
@@ -168,25 +168,13 @@ public sealed class MigrationSource
         return pages;
     }
 
-    // Pages dirtied since the last harvest, read without clearing (the next harvest clears).
-    private int CountDirty()
-    {
-        var memory = _guest.Machine.Memory;
-        int n = 0;
-        for (int p = 0; p < memory.PageCount; p++)
-        {
-            if (memory.IsDirty(p))
-                n++;
-        }
-        return n;
-    }
-
     private async Task SendPages(Stream channel, GuestMemory memory, List<int> pages, CancellationToken ct)
     {
         var record = new MemoryStream();
         var page = new byte[GuestMemory.PageSize];
         var work = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
         var xor = new byte[GuestMemory.PageSize];
+        var delta = new byte[work.Length];
         for (int start = 0; start < pages.Count; start += PagesPerRecord)
         {
             int count = Math.Min(PagesPerRecord, pages.Count - start);
@@ -196,14 +184,14 @@ public sealed class MigrationSource
             {
                 int index = pages[i];
                 memory.Read(memory.Base + ((ulong)index * GuestMemory.PageSize), page);
-                EncodePage(record, index, page, work, xor);
+                EncodePage(record, index, page, work, xor, delta);
             }
             await MigrationWire.WriteAsync(channel, MigrationWire.Pages, record.GetBuffer().AsMemory(0, (int)record.Length), ct).ConfigureAwait(false);
             _bytes += record.Length + 9;
         }
     }
 
-    private void EncodePage(MemoryStream record, int index, byte[] page, byte[] work, byte[] xor)
+    private void EncodePage(MemoryStream record, int index, byte[] page, byte[] work, byte[] xor, byte[] delta)
     {
         WriteU32(record, (uint)index);
         if (!page.AsSpan().ContainsAnyExcept((byte)0))
@@ -221,7 +209,6 @@ public sealed class MigrationSource
         {
             for (int i = 0; i < xor.Length; i++)
                 xor[i] = (byte)(page[i] ^ previous[i]);
-            var delta = new byte[work.Length];
             int d = LZ4Codec.Encode(xor, delta, LZ4Level.L00_FAST);
             if (d > 0 && d < Math.Min(lz4 > 0 ? lz4 : int.MaxValue, GuestMemory.PageSize * 3 / 4))
             {

@@ -99,6 +99,15 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <summary>Sets the dirty bit of page <paramref name="page"/>.</summary>
     public void MarkDirty(int page) => Interlocked.Or(ref _dirty[page >> 6], 1UL << (page & 63));
 
+    /// <summary>Pages marked dirty now (without clearing them).</summary>
+    public int CountDirty()
+    {
+        int n = 0;
+        for (int i = 0; i < _dirty.Length; i++)
+            n += System.Numerics.BitOperations.PopCount(Volatile.Read(ref _dirty[i]));
+        return n;
+    }
+
     /// <summary>True when page <paramref name="page"/> is marked dirty.</summary>
     public bool IsDirty(int page) => (Volatile.Read(ref _dirty[page >> 6]) & (1UL << (page & 63))) != 0;
 
