@@ -19,7 +19,21 @@ public sealed record MigrationOptions
 
     /// <summary>Bytes of previously sent pages kept for XOR deltas (QEMU's XBZRLE cache is 64 MiB too).</summary>
     public long DeltaCacheBytes { get; init; } = 64L << 20;
+
+    /// <summary>Told after round 0, after each pre-copy round and at switchover (for progress bars and the API).</summary>
+    public IProgress<MigrationProgress>? Progress { get; init; }
 }
+
+/// <summary>Where a running migration stands.</summary>
+/// <param name="Phase">"precopy", "switchover" or "completed".</param>
+/// <param name="Round">Rounds done so far (round 0 included).</param>
+/// <param name="RemainingBytes">Dirty guest memory not yet sent, in bytes.</param>
+/// <param name="DirtyPagesRate">Pages the guest dirtied per second in the last round.</param>
+/// <param name="BandwidthMiBps">Measured channel throughput.</param>
+/// <param name="ExpectedDowntimeMs">Time to send what remains at that bandwidth.</param>
+/// <param name="BytesSent">Bytes written to the channel so far.</param>
+/// <param name="ElapsedMs">Time since the migration started.</param>
+public sealed record MigrationProgress(string Phase, int Round, long RemainingBytes, double DirtyPagesRate, double BandwidthMiBps, double ExpectedDowntimeMs, long BytesSent, double ElapsedMs);
 
 /// <summary>The figures of one migration, named after QEMU's query-migrate where one exists.</summary>
 public sealed record MigrationStats

@@ -58,6 +58,7 @@ public sealed class MigrationSource
             // Round 0: everything, after clearing the log so that later rounds see only new writes.
             await Harvest(dirty).ConfigureAwait(false);
             await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
+            Report("precopy", 1, memory.CountDirty(), 0, 0, total);
             int round = 1;
             double bandwidth = 0, dirtyRate = 0;
             while (true)
@@ -78,12 +79,14 @@ public sealed class MigrationSource
                 // Will what the guest dirtied during this round fit the downtime limit?
                 int pending = memory.CountDirty(); // dirtied during this round, not yet harvested
                 double expected = bandwidth > 0 ? pending * (double)GuestMemory.PageSize / bandwidth : double.MaxValue;
+                Report("precopy", round, pending, dirtyRate, bandwidth, total);
                 if (pages.Count == 0 || expected <= _options.DowntimeLimit.TotalSeconds || round > _options.MaxRounds)
                     break;
             }
 
             // Switchover: stop the guest between quanta (disk requests complete synchronously, so
             // none is in flight), send the last pages and the state, wait for the target.
+            Report("switchover", round, memory.CountDirty(), dirtyRate, bandwidth, total);
             var down = Stopwatch.StartNew();
             await _guest.PauseAsync().ConfigureAwait(false);
             paused = true;
@@ -107,6 +110,7 @@ public sealed class MigrationSource
 
             // Committed: the target owns the guest now.
             await _guest.StopAsync().ConfigureAwait(false);
+            Report("completed", round, 0, dirtyRate, bandwidth, total);
             return new MigrationStats
             {
                 Status = "completed",
@@ -134,6 +138,15 @@ public sealed class MigrationSource
                 channel.Dispose(); // ends the pending read; the connection is finished either way
             throw e as MigrationFailedException ?? new MigrationFailedException($"migration failed, the guest keeps running on the source: {e.Message}", e);
         }
+    }
+
+    private void Report(string phase, int round, int dirtyPages, double dirtyRate, double bandwidth, Stopwatch total)
+    {
+        if (_options.Progress is not { } progress)
+            return;
+        long remaining = (long)dirtyPages * GuestMemory.PageSize;
+        double expectedMs = bandwidth > 0 ? remaining * 1000.0 / bandwidth : 0;
+        progress.Report(new MigrationProgress(phase, round, remaining, dirtyRate, bandwidth / (1 << 20), expectedMs, _bytes, total.Elapsed.TotalMilliseconds));
     }
 
     private static async Task CheckEarlyAnswer(Task<(byte Type, byte[] Payload)> answer)

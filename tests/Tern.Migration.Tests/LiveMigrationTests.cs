@@ -2,6 +2,7 @@
 // loopback TCP connection: transparency (icount runs end bit-identical to unmigrated ones),
 // Linux keeping its heartbeat and its dirtied memory intact, and failures that leave the
 // guest running exactly once, on the source.
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -109,7 +110,7 @@ public sealed class LiveMigrationTests
         new(new MachineOptions { MemoryBytes = shape.MemoryBytes, Harts = shape.Harts, Clock = shape.Clock, Console = console });
 
     // Moves the guest to a new machine over a fresh loopback TCP connection.
-    private static async Task<(Guest Target, MigrationStats Stats)> Migrate(Guest source, Func<Stream, Stream>? sourceWrap = null, Action<Guest>? beforeStart = null)
+    private static async Task<(Guest Target, MigrationStats Stats)> Migrate(Guest source, Func<Stream, Stream>? sourceWrap = null, Action<Guest>? beforeStart = null, MigrationOptions? options = null)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -131,7 +132,7 @@ public sealed class LiveMigrationTests
         try
         {
             var channel = sourceWrap is null ? client.GetStream() : sourceWrap(client.GetStream());
-            var stats = await new MigrationSource(source.Thread).MigrateAsync(channel);
+            var stats = await new MigrationSource(source.Thread, options).MigrateAsync(channel);
             return (await receive, stats);
         }
         catch
@@ -205,9 +206,16 @@ public sealed class LiveMigrationTests
         // The dirtier rewrites 8 MiB at 2,000 pages a second and checks every page it wrote last.
         using var source = Boot(Linux("tern.dirty=8,2000"), ClockMode.Host);
         await source.Printed("tern-heartbeat 2 ");
-        var (target, stats) = await Migrate(source);
+        var progress = new ConcurrentQueue<MigrationProgress>();
+        var (target, stats) = await Migrate(source, options: new MigrationOptions { Progress = new SyncProgress(progress.Enqueue) });
         using (target)
         {
+            // Progress came in order: pre-copy rounds, then switchover, then completed with the final byte count.
+            var phases = progress.Select(p => p.Phase).ToArray();
+            Assert.Equal("precopy", phases[0]);
+            Assert.Equal(["switchover", "completed"], phases[^2..]);
+            Assert.Equal(stats.BytesSent, progress.Last().BytesSent);
+            Assert.True(progress.Zip(progress.Skip(1)).All(p => p.First.Round <= p.Second.Round && p.First.BytesSent <= p.Second.BytesSent));
             try
             {
                 await target.Printed("tern-heartbeat 5 ");
@@ -292,5 +300,11 @@ public sealed class LiveMigrationTests
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
         public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    /// <summary>Reports on the caller's thread, unlike <see cref="Progress{T}"/>, which posts to a context.</summary>
+    private sealed class SyncProgress(Action<MigrationProgress> report) : IProgress<MigrationProgress>
+    {
+        public void Report(MigrationProgress value) => report(value);
     }
 }
