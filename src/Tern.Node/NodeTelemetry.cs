@@ -89,7 +89,7 @@ public static class NodeTelemetry
                 .AddAttributes([new("host.name", Environment.MachineName), new("process.pid", Environment.ProcessId)]))
             .WithTracing(t => t.AddSource([.. Sources]).AddOtlpExporter())
             .WithMetrics(m => m.AddMeter([.. Meters]).AddOtlpExporter())
-            .WithLogging(l => l.AddOtlpExporter());
+            .WithLogging(l => l.AddOtlpExporter(), o => o.IncludeFormattedMessage = true);
     }
 
     /// <summary>
