@@ -56,12 +56,17 @@ public static partial class NodeConfiguration
         new("PostgresConnection", "TERN_POSTGRES_CONNECTION", "--postgres", "none", "Npgsql connection string (Host=...;Database=...;Username=...;Password=...); required with postgres.", RequiredInDeployment: true),
     ];
 
-    /// <summary>Standard variables the node reads through OpenTelemetry, not under the Tern section.</summary>
-    public static readonly IReadOnlyList<NodeSetting> StandardEnvironment =
+    /// <summary>
+    /// Variables the node reads from the environment only (no key, no flag): OpenTelemetry's
+    /// standard ones and NodeTelemetry's switches.
+    /// </summary>
+    public static readonly IReadOnlyList<NodeSetting> EnvironmentOnly =
     [
-        new("", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "none: no export", "OTLP endpoint; traces are exported when it is set (Jaeger: http://jaeger:4317).", RequiredInDeployment: true),
+        new("", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "none: no export", "OTLP endpoint; traces, metrics and logs are exported when it is set (Jaeger: http://jaeger:4317).", RequiredInDeployment: true),
         new("", "OTEL_EXPORTER_OTLP_PROTOCOL", "", "grpc", "grpc (port 4317) or http/protobuf (port 4318), read by the OTLP exporter."),
         new("", "OTEL_SERVICE_NAME", "", "tern-node", "The service name traces are filed under."),
+        new("", NodeTelemetry.LogFormatVariable, "", "simple", "Console log lines: simple or json."),
+        new("", NodeTelemetry.GuestIoSampleVariable, "", "1000", "One guest disk operation in N becomes a span; 0 traces none."),
     ];
 
     /// <summary>The setting with <paramref name="key"/>.</summary>

@@ -342,7 +342,7 @@ public sealed partial class DeployFileTests : IDisposable
 
     private static void AssertKnownVariables(IEnumerable<string> names, string where)
     {
-        var known = NodeConfiguration.Settings.Concat(NodeConfiguration.StandardEnvironment).Append(NodeConfiguration.ConfigFile).Select(s => s.Environment).ToHashSet();
+        var known = NodeConfiguration.Settings.Concat(NodeConfiguration.EnvironmentOnly).Append(NodeConfiguration.ConfigFile).Select(s => s.Environment).ToHashSet();
         foreach (var name in names)
             Assert.True(known.Contains(name), $"{where} sets {name}, which the node does not read");
     }
@@ -351,7 +351,7 @@ public sealed partial class DeployFileTests : IDisposable
     private NodeSettings LoadDeployed(Dictionary<string, string> env, string where)
     {
         AssertKnownVariables(env.Keys, where);
-        foreach (var required in NodeConfiguration.Settings.Concat(NodeConfiguration.StandardEnvironment).Where(s => s.RequiredInDeployment))
+        foreach (var required in NodeConfiguration.Settings.Concat(NodeConfiguration.EnvironmentOnly).Where(s => s.RequiredInDeployment))
             Assert.True(env.ContainsKey(required.Environment), $"{where} does not set {required.Environment}");
         var settings = NodeConfiguration.Load(new Dictionary<string, string>(), new Hashtable(env), _dir);
         Assert.Equal(PersistenceKind.Postgres, settings.Cluster.Persistence);

@@ -134,7 +134,7 @@ public sealed class NodeConfigurationTests : IDisposable
         Assert.Equal(all.Count, all.Select(s => s.Flag).Distinct().Count());
         Assert.All(all, s => Assert.StartsWith("TERN_", s.Environment, StringComparison.Ordinal));
         string doc = File.ReadAllText(Path.Combine(DeployFiles.RepoRoot, "docs", "cluster.md"));
-        foreach (var s in all.Concat(NodeConfiguration.StandardEnvironment))
+        foreach (var s in all.Concat(NodeConfiguration.EnvironmentOnly))
         {
             Assert.Contains($"`{s.Environment}`", doc, StringComparison.Ordinal);
             if (s.Flag.Length > 0)

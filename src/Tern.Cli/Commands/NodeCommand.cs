@@ -80,6 +80,9 @@ public static class NodeCommand
         try
         {
             settings = NodeConfiguration.Load(options.Values(parse), Environment.GetEnvironmentVariables(), AppContext.BaseDirectory);
+            if (NodeTelemetry.CheckEnvironment() is { } bad)
+                throw new NodeConfigurationException(bad);
+            settings = settings with { Cluster = settings.Cluster with { GuestIoSampleEvery = NodeTelemetry.GuestIoSampleEvery() } };
             return true;
         }
         catch (NodeConfigurationException e)
