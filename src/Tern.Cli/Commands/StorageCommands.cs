@@ -334,7 +334,7 @@ public static class StorageCommands
                         owner = store.Name;
                     }
                     rows.Add(new LvRow(lv.Name, md.Name, attr, lv.Extents * md.ExtentSize, kind, lv.Segments.Count,
-                        lv.Segments.Count == 0 ? 1 : lv.Segments[0].Areas.Count, type == SegmentType.Mirror ? sync : null, [.. devices], owner));
+                        lv.Segments.Count == 0 ? 1 : lv.Segments[0].Areas.Count, type == SegmentType.Mirror ? sync : null, [.. devices], owner, Checksums: !lv.ChecksumsOff));
                 }
             }
             if (parse.GetValue(json))
@@ -353,7 +353,7 @@ public static class StorageCommands
     }
 
     private sealed record LvRow(string Lv, string Vg, string Attr, long Size, string Type, int Segments, int Areas, double? SyncPercent, string[] Devices,
-        string? Pool = null, double? DataPercent = null, string? Origin = null);
+        string? Pool = null, double? DataPercent = null, string? Origin = null, bool Checksums = true);
 
     private static Command LvResize(string verb, string description, bool grow)
     {
@@ -642,7 +642,7 @@ public static class StorageCommands
             pieces.Add((current, zero));
         long needed = await thin.CountNewChunksAsync(pieces, ct).ConfigureAwait(false);
         if (needed > thin.FreeChunks)
-            throw new InsufficientSpaceException($"{to}: thin pool {thin.PoolName} has {Sizes.Format(thin.FreeChunks * chunk)} free, the copy needs {Sizes.Format(needed * chunk)}; nothing was copied");
+            throw new InsufficientSpaceException($"{to}: thin pool {thin.PoolName} is out of space for this copy: it needs {Sizes.Format(needed * chunk)} of new chunks, {Sizes.Format(thin.FreeChunks * chunk)} is free; nothing was copied");
     }
 
     private static long ParseOffset(string text, string option)
