@@ -24,10 +24,11 @@ public static class MigrateBenchCommand
         var runs = new Option<int>("--runs") { Description = "Migrations per case and system (the table shows medians).", DefaultValueFactory = _ => 3 };
         var cases = new Option<string>("--cases") { Description = "Comma-separated cases: idle, ws, 1k, 10k, 50k, wfi.", DefaultValueFactory = _ => string.Join(',', MigrationBenchCase.All.Select(c => c.Name)) };
         var timeLimit = new Option<int>("--time-limit") { Description = "Seconds a migration may take before it is cancelled.", DefaultValueFactory = _ => 10 };
+        var budget = new Option<int>("--budget") { Description = "Seconds for the whole run: a case starts another run only while it is within its share (every case gets one run).", DefaultValueFactory = _ => 270 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per case." };
         var migrate = new Command("migrate", "Live-migrate the benchmark guests (idle, 192 MiB working set, 1k/10k/50k dirtied pages/s, WFI) and report total time, setup time, downtime, bytes and rounds.")
         {
-            qemu, runs, cases, timeLimit, json,
+            qemu, runs, cases, timeLimit, budget, json,
         };
         migrate.SetAction(async (parse, ct) =>
         {
@@ -43,6 +44,12 @@ public static class MigrateBenchCommand
             if (limitSeconds is < 1 or > 300)
             {
                 await err.WriteLineAsync("tern bench migrate: --time-limit must be between 1 and 300 seconds.").ConfigureAwait(false);
+                return RunCommand.UsageError;
+            }
+            int budgetSeconds = parse.GetValue(budget);
+            if (budgetSeconds is < 10 or > 3600)
+            {
+                await err.WriteLineAsync("tern bench migrate: --budget must be between 10 and 3600 seconds.").ConfigureAwait(false);
                 return RunCommand.UsageError;
             }
             var selected = new List<MigrationBenchCase>();
@@ -62,26 +69,31 @@ public static class MigrateBenchCommand
                 await err.WriteLineAsync("tern bench migrate: --cases names no case.").ConfigureAwait(false);
                 return RunCommand.UsageError;
             }
-            return await Run(selected, n, parse.GetValue(qemu), new MigrationBenchLimits(TimeSpan.FromSeconds(limitSeconds)), parse.GetValue(json), output, err, ct).ConfigureAwait(false);
+            return await Run(selected, n, parse.GetValue(qemu), new MigrationBenchLimits(TimeSpan.FromSeconds(limitSeconds)), TimeSpan.FromSeconds(budgetSeconds), parse.GetValue(json), output, err, ct).ConfigureAwait(false);
         });
         return migrate;
     }
 
-    private static async Task<int> Run(List<MigrationBenchCase> cases, int runs, bool withQemu, MigrationBenchLimits limits, bool asJson, TextWriter output, TextWriter err, CancellationToken ct)
+    private static async Task<int> Run(List<MigrationBenchCase> cases, int runs, bool withQemu, MigrationBenchLimits limits, TimeSpan budget, bool asJson, TextWriter output, TextWriter err, CancellationToken ct)
     {
+        var whole = System.Diagnostics.Stopwatch.StartNew();
         bool ok = true;
         string qemuDefaults = "";
         var summaries = new List<CaseSummary>();
         if (!asJson)
         {
-            await output.WriteLineAsync($"tern bench migrate: {runs} run(s) per case, guests of 256 MiB, migration time limit {limits.MigrationLimit.TotalSeconds:F0} s; medians over completed runs").ConfigureAwait(false);
+            await output.WriteLineAsync($"tern bench migrate: up to {runs} run(s) per case within {budget.TotalSeconds:F0} s, guests of 256 MiB, migration time limit {limits.MigrationLimit.TotalSeconds:F0} s; medians over completed runs").ConfigureAwait(false);
             await output.WriteLineAsync(Header).ConfigureAwait(false);
         }
         string dir = Directory.CreateTempSubdirectory("tern-migbench-").FullName;
         try
         {
-            foreach (var c in cases)
+            for (int k = 0; k < cases.Count; k++)
             {
+                var c = cases[k];
+                // This case's share of what is left of the budget; time a case leaves unused carries over.
+                var share = (budget - whole.Elapsed) / (cases.Count - k);
+                var caseWatch = System.Diagnostics.Stopwatch.StartNew();
                 byte[] image = BenchCommand.LoadEmbedded(c.Resource);
                 string elf = Path.Combine(dir, $"{c.Name}.elf");
                 await File.WriteAllBytesAsync(elf, image, ct).ConfigureAwait(false);
@@ -94,6 +106,11 @@ public static class MigrateBenchCommand
                 long nonZero = 0;
                 for (int i = 1; i <= runs; i++)
                 {
+                    if (i > 1 && caseWatch.Elapsed >= share)
+                    {
+                        await err.WriteLineAsync($"migrate {c.Name}: {i - 1} of {runs} runs, this case used its share of the {budget.TotalSeconds:F0} s budget").ConfigureAwait(false);
+                        break;
+                    }
                     // Interleaved, so that noise from the rest of the machine falls on every system alike.
                     var (tern, nz) = await TernMigrationBench.RunAsync(image, limits, ct).ConfigureAwait(false);
                     nonZero = Math.Max(nonZero, nz);
@@ -110,7 +127,7 @@ public static class MigrateBenchCommand
                         await Progress(err, c, i, runs, system, q).ConfigureAwait(false);
                     }
                 }
-                var summary = new CaseSummary(c, runs, nonZero, results.ToDictionary(r => r.Key, r => Summarize(r.Value)));
+                var summary = new CaseSummary(c, results[Tern].Count, nonZero, results.ToDictionary(r => r.Key, r => Summarize(r.Value)));
                 summaries.Add(summary);
                 ok &= results[Tern].All(r => r.Completed && r.HeartbeatContinued == true && r.Verify == "ok");
                 if (asJson)
