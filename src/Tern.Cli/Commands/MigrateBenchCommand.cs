@@ -24,7 +24,7 @@ public static class MigrateBenchCommand
         var runs = new Option<int>("--runs") { Description = "Migrations per case and system (the table shows medians).", DefaultValueFactory = _ => 3 };
         var cases = new Option<string>("--cases") { Description = "Comma-separated cases: idle, ws, 1k, 10k, 50k, wfi.", DefaultValueFactory = _ => string.Join(',', MigrationBenchCase.All.Select(c => c.Name)) };
         var timeLimit = new Option<int>("--time-limit") { Description = "Seconds a migration may take before it is cancelled.", DefaultValueFactory = _ => 10 };
-        var budget = new Option<int>("--budget") { Description = "Seconds for the whole run: a case starts another run only while it is within its share (every case gets one run).", DefaultValueFactory = _ => 270 };
+        var budget = new Option<int>("--budget") { Description = "Seconds for the whole run: a case starts another run only while it is within its share (every case gets one run).", DefaultValueFactory = _ => 240 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per case." };
         var migrate = new Command("migrate", "Live-migrate the benchmark guests (idle, 192 MiB working set, 1k/10k/50k dirtied pages/s, WFI) and report total time, setup time, downtime, bytes and rounds.")
         {
@@ -68,6 +68,11 @@ public static class MigrateBenchCommand
             {
                 await err.WriteLineAsync("tern bench migrate: --cases names no case.").ConfigureAwait(false);
                 return RunCommand.UsageError;
+            }
+            if (parse.GetValue(qemu) && QemuMissing() is { } why)
+            {
+                await err.WriteLineAsync($"tern bench migrate: cannot start qemu-system-riscv64 ({why}); install Debian's qemu-system-misc or leave out --qemu.").ConfigureAwait(false);
+                return 1;
             }
             return await Run(selected, n, parse.GetValue(qemu), new MigrationBenchLimits(TimeSpan.FromSeconds(limitSeconds)), TimeSpan.FromSeconds(budgetSeconds), parse.GetValue(json), output, err, ct).ConfigureAwait(false);
         });
@@ -149,6 +154,28 @@ public static class MigrateBenchCommand
                 await output.WriteLineAsync($"  {t.Target,-44} {(t.Met ? "met" : "NOT MET"),-8} {t.Value}").ConfigureAwait(false);
         }
         return ok ? 0 : 1;
+    }
+
+    // Asks QEMU for its version: null when it runs, otherwise why not.
+    private static string? QemuMissing()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("qemu-system-riscv64", "--version") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        try
+        {
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            _ = p.StandardError.ReadToEndAsync();
+            _ = p.StandardOutput.ReadToEnd();
+            if (!p.WaitForExit(TimeSpan.FromSeconds(10)))
+            {
+                p.Kill();
+                return "it did not answer --version within 10 s";
+            }
+            return p.ExitCode == 0 ? null : $"--version exited with {p.ExitCode}";
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return e.Message;
+        }
     }
 
     private static Task Progress(TextWriter err, MigrationBenchCase c, int i, int runs, string system, MigrationRun r) =>
