@@ -29,6 +29,8 @@ internal sealed partial class NodeProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int Id => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     public static NodeProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
