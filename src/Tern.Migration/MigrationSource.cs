@@ -87,6 +87,7 @@ public sealed partial class MigrationSource
             await Harvest(dirty).ConfigureAwait(false);
             long zeroBefore = _zero;
             await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
+            answer = await EndRound(channel, 0, answer, ct).ConfigureAwait(false);
             // How fast the channel drains pages with data: round 0's non-zero pages over its whole
             // time (a lower bound), then the best round big enough to measure.
             double pageRate = Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
@@ -102,9 +103,7 @@ public sealed partial class MigrationSource
                 await Harvest(dirty).ConfigureAwait(false);
                 var pages = DirtyPages(dirty);
                 await SendPages(channel, memory, pages, ct).ConfigureAwait(false);
-                await MigrationWire.WriteAsync(channel, MigrationWire.RoundEnd, BitConverter.GetBytes(round), ct).ConfigureAwait(false);
-                if (answer.IsCompleted)
-                    throw Unexpected(answer.Result.Type, answer.Result.Payload, "before the end of the stream");
+                answer = await EndRound(channel, round, answer, ct).ConfigureAwait(false);
                 double seconds = Math.Max(roundWatch.Elapsed.TotalSeconds, 1e-6);
                 if (pages.Count >= MeasurablePages)
                 {
@@ -243,6 +242,19 @@ public sealed partial class MigrationSource
             await _guest.StopAsync().ConfigureAwait(false);
         else
             _guest.Resume();
+    }
+
+    // Flow control: each round ends when the target has applied it, so the pipe is empty when
+    // the guest pauses (else switchover waits for a backlog of rounds) and the measured rate is
+    // what the target can take, not what the socket buffers swallow.
+    private async Task<Task<(byte Type, byte[] Payload)>> EndRound(Stream channel, int round, Task<(byte Type, byte[] Payload)> answer, CancellationToken ct)
+    {
+        await MigrationWire.WriteAsync(channel, MigrationWire.RoundEnd, BitConverter.GetBytes(round), ct).ConfigureAwait(false);
+        await channel.FlushAsync(ct).ConfigureAwait(false);
+        var (type, payload) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
+        if (type != MigrationWire.RoundApplied || payload.Length != 4 || BitConverter.ToInt32(payload) != round)
+            throw Unexpected(type, payload, $"at the end of round {round}");
+        return MigrationWire.ReadAsync(channel, ct);
     }
 
     private static MigrationFailedException Unexpected(byte type, byte[] payload, string when) => type == MigrationWire.Refused

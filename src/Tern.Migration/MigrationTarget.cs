@@ -72,6 +72,10 @@ public static class MigrationTarget
                         ApplyPages(memory, payload, page, postCopy: false);
                         break;
                     case MigrationWire.RoundEnd:
+                        if (payload.Length != 4)
+                            throw new MigrationFailedException("round-end record of the wrong size");
+                        await MigrationWire.WriteAsync(channel, MigrationWire.RoundApplied, payload, ct).ConfigureAwait(false);
+                        await channel.FlushAsync(ct).ConfigureAwait(false);
                         break;
                     case MigrationWire.Missing:
                         if (payload.Length != memory.DirtyWords * 8)

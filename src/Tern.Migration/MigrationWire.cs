@@ -7,7 +7,7 @@
 //   record  u8 type | u32 payload length | u32 CRC32C of the payload | payload
 //   'H' hello     "TERNMIG1" | SHAP payload
 //   'P' pages     u32 count, then per page: u32 index | u8 encoding | u32 length | bytes
-//   'R' round end u32 round number
+//   'R' round end u32 round number (0 after round 0); the target answers 'K'
 //   'S' state     STAT payload (harts, devices, clock)
 //   'E' end       (empty): the target loads the state and answers 'Y'
 //   'G' go        (empty): the source has let go of the guest; the target starts it
@@ -16,6 +16,7 @@
 //   target to source, post-copy: 'Q' u32 page index (a page the guest touched), 'F' (all here)
 //   target to source:
 //   'O' prepared  (empty): the target built an empty machine of that shape
+//   'K' applied   u32 round number: the target has applied that round (flow control)
 //   'Y' ready     (empty): the state is loaded, the guest can start on the target
 //   'C' started   (empty): the guest runs on the target
 //   'N' refused   UTF-8 reason, at any point before 'C'
@@ -45,6 +46,7 @@ internal static class MigrationWire
 {
     public const byte Hello = (byte)'H', Pages = (byte)'P', RoundEnd = (byte)'R', State = (byte)'S', End = (byte)'E';
     public const byte Go = (byte)'G', Missing = (byte)'M', Finished = (byte)'F', Request = (byte)'Q';
+    public const byte RoundApplied = (byte)'K';
     public const byte Prepared = (byte)'O', Ready = (byte)'Y', Started = (byte)'C', Refused = (byte)'N';
     public const int MaxRecord = 64 << 20;
     public static readonly byte[] Magic = "TERNMIG1"u8.ToArray();

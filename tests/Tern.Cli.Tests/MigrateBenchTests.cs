@@ -72,6 +72,7 @@ public sealed class MigrateBenchTests
     [InlineData("--cases", ",", "names no case")]
     [InlineData("--runs", "0", "--runs")]
     [InlineData("--time-limit", "0", "--time-limit")]
+    [InlineData("--budget", "5", "--budget")]
     public void Bad_arguments_get_a_one_line_error_and_status_2(string option, string value, string expected)
     {
         var (code, output, err) = Tern("bench", "migrate", option, value);

@@ -89,9 +89,16 @@ public sealed partial class DeployFileTests : IDisposable
             string projectDir = Path.GetDirectoryName(project)!.Replace('\\', '/');
             foreach (var resource in XDocument.Load(PathOf(project)).Descendants("EmbeddedResource").Select(e => e.Attribute("Include")!.Value))
             {
-                string relative = Path.GetRelativePath(RepoRoot, Path.GetFullPath(Path.Combine(PathOf(projectDir), resource.Replace('\\', '/')))).Replace('\\', '/');
-                Assert.True(File.Exists(PathOf(relative)), $"{relative} (embedded by {project}) is missing");
-                Assert.False(Ignored(ignore, relative), $"{relative} (embedded by {project}) is excluded from the build context");
+                string full = Path.GetFullPath(Path.Combine(PathOf(projectDir), resource.Replace('\\', '/')));
+                var files = Path.GetFileName(full).Contains('*', StringComparison.Ordinal)
+                    ? Directory.GetFiles(Path.GetDirectoryName(full)!, Path.GetFileName(full))
+                    : File.Exists(full) ? [full] : [];
+                Assert.True(files.Length > 0, $"{resource} (embedded by {project}) is missing");
+                foreach (var file in files)
+                {
+                    string relative = Path.GetRelativePath(RepoRoot, file).Replace('\\', '/');
+                    Assert.False(Ignored(ignore, relative), $"{relative} (embedded by {project}) is excluded from the build context");
+                }
             }
         }
         Assert.True(Ignored(ignore, "src/Tern.Cli/bin/Release/net10.0/tern.dll"));

@@ -1,6 +1,7 @@
 // Real `tern node` processes that must not start or must give up: an invalid setting (exit 2,
-// one line), a seed with nothing listening or a seed of another cluster (exit 1 after the join
-// timeout, the running cluster unchanged), and `tern node probe`, the container health check.
+// one line), a PostgreSQL that does not answer, a seed with nothing listening or a seed of
+// another cluster (exit 1 after the join timeout, the running cluster unchanged), and
+// `tern node probe`, the container health check.
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -35,6 +36,19 @@ public sealed class NodeStartupTests : IDisposable
             "--seed", $"127.0.0.1:{nobody}", "--join-timeout", "3s");
         Assert.Equal(1, await node.WaitForExitAsync());
         Assert.Contains($"tern node start: did not join cluster 'tern' within 3 s through seeds akka.tcp://tern@127.0.0.1:{nobody}: no seed answered", node.Log);
+    }
+
+    [Fact]
+    public async Task A_node_whose_postgres_does_not_answer_exits_with_the_reason()
+    {
+        int nobody = NodeProcess.FreePort();
+        using var node = NodeProcess.Start(new Dictionary<string, string>
+        {
+            ["TERN_PERSISTENCE"] = "postgres",
+            ["TERN_POSTGRES_CONNECTION"] = $"Host=127.0.0.1;Port={nobody};Database=tern;Username=tern;Password=x",
+        }, "--data-dir", Path.Combine(_dir, "pg"), "--port", "0", "--http-port", "0", "--join-timeout", "2s");
+        Assert.Equal(1, await node.WaitForExitAsync());
+        Assert.StartsWith($"tern node start: cannot use PostgreSQL at 127.0.0.1:{nobody}/tern: ", Assert.Single(ErrorLines(node)), StringComparison.Ordinal);
     }
 
     [Fact]

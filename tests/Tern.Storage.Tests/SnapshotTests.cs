@@ -315,6 +315,34 @@ public sealed class SnapshotTests : IDisposable
         await Assert.ThrowsAsync<ChecksumMismatchException>(async () => await summed.ReadAsync(0, new byte[Block]));
     }
 
+    [Fact]
+    public async Task A_large_read_verified_in_pieces_names_the_bad_block_and_a_mirror_serves_it_from_the_good_leg()
+    {
+        const int size = 1 << 20; // read in pieces of 256 KiB, each verified while the next is read
+        var (vg, pvs) = await _pool.CreateVgAsync(2, Extent);
+        await vg.CreateLvAsync("lin", size, LvLayout.Linear);
+        await vg.CreateLvAsync("mir", size, new LvLayout(SegmentType.Mirror, 2));
+        var data = Pattern(size, 10);
+        foreach (string name in new[] { "lin", "mir" })
+        {
+            using var lv = vg.OpenLv(name);
+            await lv.WriteAsync(0, data);
+            await lv.FlushAsync();
+        }
+        var linArea = vg.Metadata.FindLv("lin")!.Segments[0].Areas[0];
+        var mirArea = vg.Metadata.FindLv("mir")!.Segments[0].Areas[0];
+        int linPv = pvs.FindIndex(p => p.Id == linArea.Pv), mirPv = pvs.FindIndex(p => p.Id == mirArea.Pv);
+        var vg2 = await ReopenAsync(2);
+        _pool.Corrupt(pvs[0].Label, linPv, (linArea.StartExtent * Extent) + (175 * Block) + 9);
+        _pool.Corrupt(pvs[0].Label, mirPv, (mirArea.StartExtent * Extent) + (200 * Block) + 9);
+        using var lin = vg2.OpenLv("lin");
+        var e = await Assert.ThrowsAsync<ChecksumMismatchException>(async () => await lin.ReadAsync(0, new byte[size]));
+        Assert.Contains($"offset {175 * Block}", e.Message, StringComparison.Ordinal);
+        using var mir = vg2.OpenLv("mir");
+        Assert.Equal(data, await ReadAll(mir));
+        Assert.Equal(200L * Block, Assert.Single(mir.IntegrityEvents).LvOffset);
+    }
+
     [Theory]
     [MemberData(nameof(Layouts))]
     public void Random_snapshot_operations_on_every_lv_type_match_a_model(string layout)

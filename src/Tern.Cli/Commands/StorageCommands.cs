@@ -513,7 +513,7 @@ public static class StorageCommands
             var results = await StorageBenchmark.RunAsync(options, r =>
             {
                 if (!asJson)
-                    output.WriteLine($"  {r.Device,-11} {r.Workload,-13} {r.MiBPerSecond,8:F1} {r.Iops,10:F0}");
+                    output.WriteLine($"  {r.Device,-13} {r.Workload,-19} {r.MiBPerSecond,8:F1} {r.Iops,10:F0}");
             }, ct).ConfigureAwait(false);
             if (asJson)
             {
@@ -524,10 +524,11 @@ public static class StorageCommands
                 output.WriteLine();
                 foreach (var r in results.Where(r => r.Device != "plain-file"))
                 {
-                    var baseline = results.FirstOrDefault(b => b.Device == (r.Device.StartsWith("thin+", StringComparison.Ordinal) ? "thin+0snap" : "plain-file") && b.Workload == r.Workload);
+                    int plus = r.Device.IndexOf('+', StringComparison.Ordinal);
+                    var baseline = results.FirstOrDefault(b => b.Device == (plus > 0 ? r.Device[..plus] + "+0snap" : "plain-file") && b.Workload == r.Workload);
                     if (baseline is null || baseline == r)
                         continue;
-                    output.WriteLine($"  {r.Device,-11} {r.Workload,-13} {r.MiBPerSecond / baseline.MiBPerSecond * 100,6:F1}% of {baseline.Device}");
+                    output.WriteLine($"  {r.Device,-13} {r.Workload,-19} {r.MiBPerSecond / baseline.MiBPerSecond * 100,6:F1}% of {baseline.Device}");
                 }
             }
             return 0;
