@@ -104,6 +104,7 @@ public static class ClusterClientCommands
     {
         var output = parse.InvocationConfiguration.Output;
         var err = parse.InvocationConfiguration.Error;
+        using var trace = CliTracing.Begin(parse);
         using var http = Client(parse);
         HttpResponseMessage response;
         try
