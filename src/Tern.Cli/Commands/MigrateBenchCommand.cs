@@ -257,6 +257,9 @@ public static class MigrateBenchCommand
 
     private static string Ms(double ms) => string.Create(CultureInfo.InvariantCulture, $"{ms:F1} ms");
 
+    // "<=" in the target names stays readable.
+    private static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private static string Json(CaseSummary s, string qemuDefaults)
     {
         static Dictionary<string, object?> System(SystemSummary m) => new()
@@ -284,6 +287,6 @@ public static class MigrateBenchCommand
             ["qemu_default_parameters"] = s.Systems.ContainsKey(QemuDefault) ? qemuDefaults : null,
             ["targets"] = Targets(s).Select(t => new Dictionary<string, object> { ["target"] = t.Target, ["met"] = t.Met, ["value"] = t.Value }).ToList(),
         };
-        return JsonSerializer.Serialize(o);
+        return JsonSerializer.Serialize(o, JsonOptions);
     }
 }
