@@ -21,14 +21,7 @@ public static class NodeApi
     public static void Map(IEndpointRouteBuilder app, string? apiToken)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
-        app.MapGet("/health/ready", (ActorSystem system) =>
-        {
-            var self = Akka.Cluster.Cluster.Get(system).SelfMember;
-            return self.Status == Akka.Cluster.MemberStatus.Up
-                ? Results.Ok(new { status = "ready" })
-                : Results.Json(new ErrorView($"cluster member is {self.Status}", "Unavailable"), statusCode: 503);
-        });
+        NodeHealth.Map(app);
 
         var api = app.MapGroup("/api");
         api.MapGet("/hosts", async (IRequiredActor<SchedulerProxy> scheduler) =>

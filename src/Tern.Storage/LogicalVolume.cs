@@ -36,6 +36,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     private readonly SemaphoreSlim _io = new(1, 1);
     private readonly List<IntegrityEvent> _events = [];
     private readonly HashSet<(long Segment, long Region)> _unflushed = [];
+    private readonly Placement _placement = new();
 
     internal LogicalVolume(VolumeGroup vg, Guid id)
     {
@@ -48,13 +49,45 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     internal SemaphoreSlim IoLock => _io;
 
     /// <summary>The LV's current metadata entry.</summary>
-    public LvEntry Entry => _vg.Metadata.Lvs.FirstOrDefault(l => l.Id == _id) ?? throw new StorageException("the logical volume was removed");
+    public LvEntry Entry => Current().Entry ?? throw new StorageException("the logical volume was removed");
+
+    // The entry of the current metadata, looked up once per metadata version rather than per request.
+    private sealed record Snapshot(VgMetadata Metadata, LvEntry? Entry);
+
+    private Snapshot? _current;
+
+    private Snapshot Current()
+    {
+        var md = _vg.Metadata;
+        var cached = Volatile.Read(ref _current);
+        if (cached is not null && ReferenceEquals(cached.Metadata, md))
+            return cached;
+        LvEntry? entry = null;
+        foreach (var l in md.Lvs)
+        {
+            if (l.Id == _id)
+            {
+                entry = l;
+                break;
+            }
+        }
+        var fresh = new Snapshot(md, entry);
+        Volatile.Write(ref _current, fresh);
+        return fresh;
+    }
 
     /// <summary>Name as VG/LV.</summary>
     public string Name => $"{_vg.Name}/{Entry.Name}";
 
     /// <inheritdoc/>
-    public long Length => Entry.Extents * _vg.Metadata.ExtentSize;
+    public long Length
+    {
+        get
+        {
+            var c = Current();
+            return (c.Entry ?? throw new StorageException("the logical volume was removed")).Extents * c.Metadata.ExtentSize;
+        }
+    }
 
     /// <summary>Checksum mismatches seen so far, repaired or not.</summary>
     public IReadOnlyList<IntegrityEvent> IntegrityEvents
@@ -102,9 +135,9 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     private long Map(long offset, long len, Placement p)
     {
         p.Clear();
-        var md = _vg.Metadata;
+        var (md, found) = Current();
         long es = md.ExtentSize;
-        var lv = md.Lvs.FirstOrDefault(l => l.Id == _id) ?? throw new StorageException("the logical volume was removed");
+        var lv = found ?? throw new StorageException("the logical volume was removed");
         long le = offset / es;
         var segs = lv.Segments;
         int lo = 0, hi = segs.Count - 1;
@@ -286,7 +319,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     private async ValueTask ReadAlignedAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
-        var place = new Placement();
+        var place = _placement; // requests are serialized by _io
         while (!buffer.IsEmpty)
         {
             int run = (int)Map(offset, buffer.Length, place);
@@ -443,7 +476,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     private async ValueTask WriteAlignedAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken ct)
     {
-        var place = new Placement();
+        var place = _placement; // requests are serialized by _io
         while (!data.IsEmpty)
         {
             int run = (int)Map(offset, data.Length, place);

@@ -151,6 +151,8 @@ public sealed class ThinPool : IDisposable
         for (int slot = 0; slot < 2; slot++)
         {
             await _meta.ReadAsync(slot * SuperSize, super, ct).ConfigureAwait(false);
+            if (super.AsSpan(0, 8).SequenceEqual("TERN-TP1"u8))
+                throw new StorageException($"thin pool {Name} was written by an older Tern (whole-table format TERN-TP1), which this version does not read");
             if (!super.AsSpan(0, 8).SequenceEqual(Magic) || BinaryPrimitives.ReadUInt32LittleEndian(super.AsSpan(40)) != Checksums.Crc32C(super.AsSpan(0, 40)))
                 continue;
             long seqno = BinaryPrimitives.ReadInt64LittleEndian(super.AsSpan(8));

@@ -27,7 +27,7 @@ public static class TernAkkaHosting
         return builder
             .AddHocon(TernHocon.Build(options), HoconAddMode.Prepend)
             .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
-            .WithRemoting(options.Hostname, options.Port)
+            .WithRemoting(options.Hostname, options.Port, options.PublicHostname)
             .WithClustering(new ClusterOptions
             {
                 Roles = ["host"],
