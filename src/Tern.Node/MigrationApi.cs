@@ -131,7 +131,7 @@ public static class MigrationApi
     // Streams one JSON line per guest as its migration ends, then a summary line (application/x-ndjson).
     private static async Task Drain(string name, HttpContext http, ActorSystem system, IRequiredActor<SchedulerProxy> scheduler, IRequiredActor<VmControllerRegion> vms)
     {
-        var (request, error) = http.Request.ContentLength is null or 0 ? (new MigrateRequest(), null) : await Body(http.Request);
+        var (request, error) = await Body(http.Request);
         if (error is not null)
         {
             await error.ExecuteAsync(http);
@@ -163,7 +163,9 @@ public static class MigrationApi
     {
         try
         {
-            var body = http.ContentLength is null or 0 ? new MigrateRequest() : await http.ReadFromJsonAsync<MigrateRequest>();
+            // No body at all (no length, not chunked) means the defaults; a chunked body is read like any other.
+            bool empty = http.ContentLength == 0 || (http.ContentLength is null && !http.Headers.TransferEncoding.Any(t => t?.Contains("chunked", StringComparison.OrdinalIgnoreCase) == true));
+            var body = empty ? new MigrateRequest() : await http.ReadFromJsonAsync<MigrateRequest>();
             return (body ?? new MigrateRequest(), null);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or BadHttpRequestException)
