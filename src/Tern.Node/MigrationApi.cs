@@ -34,8 +34,8 @@ public sealed record MigrationView(
 {
     /// <summary>The view of a controller's status.</summary>
     public static MigrationView Of(MigrationStatus s) => new(s.VmId, s.Status, s.From, s.To, s.Generation,
-        s.Progress is { } p ? new(p.Phase, p.Round, p.RemainingBytes, p.DirtyPagesRate, p.BandwidthMiBps, p.ExpectedDowntimeMs, p.BytesSent, p.ElapsedMs) : null,
-        s.Figures is { } f ? new(f.TotalTimeMs, f.SetupTimeMs, f.DowntimeMs, f.Rounds, f.BytesSent, f.PagesZero, f.PagesDelta, f.PagesCompressed, f.PagesRaw, f.DirtyPagesRate, f.BandwidthMiBps, f.PrepareTimeMs, f.PauseMs, f.FinalCopyMs, f.AckWaitMs) : null,
+        s.Progress is { } p ? new(p.Phase, p.Round, p.RemainingBytes, p.DirtyPagesRate, p.BandwidthMiBps, p.ExpectedDowntimeMs, p.BytesSent, p.ElapsedMs, p.ThrottlePercent) : null,
+        s.Figures is { } f ? new(f.TotalTimeMs, f.SetupTimeMs, f.DowntimeMs, f.Rounds, f.BytesSent, f.PagesZero, f.PagesDelta, f.PagesCompressed, f.PagesRaw, f.DirtyPagesRate, f.BandwidthMiBps, f.PrepareTimeMs, f.PauseMs, f.FinalCopyMs, f.AckWaitMs, f.ThrottlePercent, f.PostCopyPages) : null,
         s.Error);
 }
 
@@ -48,7 +48,8 @@ public sealed record MigrationProgressJson(
     [property: JsonPropertyName("bandwidth_mibps")] double BandwidthMiBps,
     [property: JsonPropertyName("expected_downtime_ms")] double ExpectedDowntimeMs,
     [property: JsonPropertyName("bytes_sent")] long BytesSent,
-    [property: JsonPropertyName("elapsed_ms")] double ElapsedMs);
+    [property: JsonPropertyName("elapsed_ms")] double ElapsedMs,
+    [property: JsonPropertyName("throttle")] int Throttle);
 
 /// <summary>A completed migration's figures.</summary>
 public sealed record MigrationFiguresJson(
@@ -66,38 +67,30 @@ public sealed record MigrationFiguresJson(
     [property: JsonPropertyName("prepare_time_ms")] double PrepareTimeMs,
     [property: JsonPropertyName("pause_ms")] double PauseMs,
     [property: JsonPropertyName("final_copy_ms")] double FinalCopyMs,
-    [property: JsonPropertyName("ack_wait_ms")] double AckWaitMs);
+    [property: JsonPropertyName("ack_wait_ms")] double AckWaitMs,
+    [property: JsonPropertyName("throttle")] int Throttle,
+    [property: JsonPropertyName("postcopy_pages")] long PostCopyPages);
 
 /// <summary>Maps the migration and drain routes.</summary>
 public static class MigrationApi
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>
-    /// Features of MigrationOptions that the protocol does not have yet; asking for them is an
-    /// error, never silently ignored.
-    /// </summary>
-    public static string? Unsupported(MigrateRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        if (request.Postcopy == true)
-            return "post-copy migration is not supported yet (the migration protocol has pre-copy only)";
-        if (request.AutoConverge is { } ac && !string.Equals(ac, "off", StringComparison.OrdinalIgnoreCase))
-        {
-            return string.Equals(ac, "on", StringComparison.OrdinalIgnoreCase)
-                ? "auto-converge is not supported yet (the migration protocol does not throttle the guest); use 'off' or leave it out"
-                : $"auto-converge '{ac}': use on or off";
-        }
-        return null;
-    }
-
     /// <summary>The settings of a request, or the reason they are unacceptable.</summary>
     public static (MigrationSettings? Settings, string? Error) Settings(MigrateRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (Unsupported(request) is { } unsupported)
-            return (null, unsupported);
-        var settings = new MigrationSettings(request.DowntimeLimitMs ?? MigrationSettings.Default.DowntimeLimitMs, request.MaxBandwidth ?? 0);
+        bool autoConverge = MigrationSettings.Default.AutoConverge;
+        if (request.AutoConverge is { } ac)
+        {
+            if (string.Equals(ac, "on", StringComparison.OrdinalIgnoreCase))
+                autoConverge = true;
+            else if (string.Equals(ac, "off", StringComparison.OrdinalIgnoreCase))
+                autoConverge = false;
+            else
+                return (null, $"auto-converge '{ac}': use on or off");
+        }
+        var settings = new MigrationSettings(request.DowntimeLimitMs ?? MigrationSettings.Default.DowntimeLimitMs, request.MaxBandwidth ?? 0, autoConverge, request.Postcopy == true);
         return settings.Check() is { } bad ? (null, bad) : (settings, null);
     }
 

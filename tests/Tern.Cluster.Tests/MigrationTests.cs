@@ -102,6 +102,27 @@ public sealed partial class MigrationTests : IDisposable
     }
 
     [Fact]
+    public async Task Post_copy_and_auto_converge_off_are_carried_to_the_protocol()
+    {
+        await using var cluster = await TestCluster.StartAsync(_dir);
+        await cluster.Expect(0, new CreateVm("pc", Heartbeat("pc", "node-1"), null));
+        var collector = new ConsoleCollector.Text();
+        cluster.Region(1).Tell(new AttachConsole("pc"), cluster.Systems[1].ActorOf(ConsoleCollector.Props(collector)));
+        await collector.WaitAsync(t => LastBeat(t) >= 1);
+
+        Assert.IsType<MigrationStatus>(await cluster.Ask(0, new MigrateVm("pc", "node-2", MigrationSettings.Default with { PostCopy = true }, null)));
+        var post = await Outcome(cluster, "pc");
+        Assert.Equal("completed", post.Status);
+        Assert.Equal(1, post.Figures!.Rounds); // switched over right after round 0
+        Assert.IsType<MigrationStatus>(await cluster.Ask(0, new MigrateVm("pc", "node-3", MigrationSettings.Default with { AutoConverge = false }, null)));
+        var pre = await Outcome(cluster, "pc");
+        Assert.Equal(("completed", 0), (pre.Status, pre.Figures!.ThrottlePercent));
+        Assert.Equal(["node-3/3"], await RunningOn(cluster, "pc", 3));
+        int before = LastBeat(collector.Current);
+        Assert.DoesNotContain("BAD", await collector.WaitAsync(t => LastBeat(t) >= before + 2));
+    }
+
+    [Fact]
     public async Task Refused_migrations_change_nothing()
     {
         await using var cluster = await TestCluster.StartAsync(_dir);

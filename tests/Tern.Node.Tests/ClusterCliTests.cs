@@ -85,11 +85,8 @@ public sealed class ClusterCliTests : IAsyncLifetime
         await File.WriteAllBytesAsync(kernel, TickerGuest.Elf());
         Assert.Equal(0, (await Tern("vm", "create", "--name", "m1", "--mem", "64M", "--kernel", kernel)).Code);
 
-        var postcopy = await Tern("vm", "migrate", "m1", "--to", "solo", "--postcopy");
-        Assert.Equal((2, "tern: post-copy migration is not supported yet (the migration protocol has pre-copy only)"), (postcopy.Code, postcopy.Error.Trim()));
-        var converge = await Tern("vm", "migrate", "m1", "--auto-converge", "on", "--json");
-        Assert.Equal(2, converge.Code);
-        Assert.StartsWith("tern: auto-converge is not supported yet", converge.Error);
+        var converge = await Tern("vm", "migrate", "m1", "--auto-converge", "maybe", "--json");
+        Assert.Equal((2, "tern: auto-converge 'maybe': use on or off"), (converge.Code, converge.Error.Trim()));
         Assert.Equal("refused", JsonDocument.Parse(converge.Output).RootElement.GetProperty("status").GetString());
         var same = await Tern("vm", "migrate", "m1", "--to", "solo");
         Assert.Equal((2, "tern: VM 'm1' already runs on 'solo'"), (same.Code, same.Error.Trim()));

@@ -16,7 +16,7 @@ public static class MigrationCommands
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(100);
 
     private static readonly string[] FigureKeys =
-        ["total_time_ms", "setup_time_ms", "downtime_ms", "rounds", "bytes_sent", "pages_zero", "pages_compressed", "pages_raw", "pages_delta", "dirty_rate", "bandwidth_mibps", "prepare_time_ms", "pause_ms", "final_copy_ms", "ack_wait_ms"];
+        ["total_time_ms", "setup_time_ms", "downtime_ms", "rounds", "bytes_sent", "pages_zero", "pages_compressed", "pages_raw", "pages_delta", "dirty_rate", "bandwidth_mibps", "prepare_time_ms", "pause_ms", "final_copy_ms", "ack_wait_ms", "throttle", "postcopy_pages"];
 
     /// <summary>`tern vm migrate NAME --to HOST ...` and `tern vm migrate --cancel NAME`.</summary>
     public static Command Migrate()
@@ -25,8 +25,8 @@ public static class MigrationCommands
         var to = new Option<string?>("--to") { Description = "Target host (default: the scheduler picks one)." };
         var downtime = new Option<string>("--downtime-limit") { Description = "Switch over once the rest fits this pause, e.g. 10ms, 0.5s.", DefaultValueFactory = _ => "10ms" };
         var bandwidth = new Option<string?>("--max-bandwidth") { Description = "Cap on the migration stream, bytes per second with K/M/G (e.g. 100M); default unlimited." };
-        var postcopy = new Option<bool>("--postcopy") { Description = "Post-copy migration (not supported yet: refused)." };
-        var autoConverge = new Option<string?>("--auto-converge") { Description = "Throttle a guest that dirties memory faster than the link drains: on|off (on is not supported yet)." };
+        var postcopy = new Option<bool>("--postcopy") { Description = "Post-copy: switch over after round 0 and fetch the rest on demand (bounded time; the guest needs both hosts until the end)." };
+        var autoConverge = new Option<string?>("--auto-converge") { Description = "Throttle a guest that dirties memory faster than the link drains: on (default) or off." };
         var cancel = new Option<bool>("--cancel") { Description = "Cancel the VM's migration in progress (the guest stays on its source)." };
         var command = new Command("migrate", "Move a running VM to another host by live migration.") { name, to, downtime, bandwidth, postcopy, autoConverge, cancel };
         command.SetAction((parse, ct) =>
@@ -286,7 +286,7 @@ public static class MigrationCommands
                 double fraction = sent + remaining > 0 ? sent / (sent + remaining) : 0;
                 int filled = (int)Math.Round(fraction * 20);
                 line = string.Create(CultureInfo.InvariantCulture,
-                    $"[{new string('#', filled)}{new string('.', 20 - filled)}] {p["phase"]} round {p["round"]}  remaining {remaining / (1 << 20):0.0} MiB  dirty {p["dirty_rate"]!.GetValue<double>():0} pages/s  bandwidth {p["bandwidth_mibps"]!.GetValue<double>():0.0} MiB/s  expected downtime {p["expected_downtime_ms"]!.GetValue<double>():0.00} ms");
+                    $"[{new string('#', filled)}{new string('.', 20 - filled)}] {p["phase"]} round {p["round"]}  remaining {remaining / (1 << 20):0.0} MiB  dirty {p["dirty_rate"]!.GetValue<double>():0} pages/s  bandwidth {p["bandwidth_mibps"]!.GetValue<double>():0.0} MiB/s  expected downtime {p["expected_downtime_ms"]!.GetValue<double>():0.00} ms  throttle {p["throttle"]}%");
             }
             else
             {

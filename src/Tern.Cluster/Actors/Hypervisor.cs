@@ -20,12 +20,16 @@ public sealed class Hypervisor : ReceiveActor
     private readonly HashSet<string> _incoming = new(StringComparer.Ordinal);
     private readonly string _bindAddress;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HostTelemetry _telemetry;
+    private readonly HostMeters _meters;
 
     /// <summary>Creates the hypervisor of host <paramref name="hostName"/>.</summary>
-    public Hypervisor(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent, string bindAddress)
+    public Hypervisor(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent, HostTelemetry? telemetry = null, string bindAddress = "127.0.0.1")
     {
         _hostName = hostName;
         _bindAddress = bindAddress;
+        _telemetry = telemetry ?? HostTelemetry.None;
+        _meters = TernMetrics.RegisterHost(hostName, memoryBudgetBytes);
         _state = new HypervisorState(memoryBudgetBytes, harts);
         _controllers = controllers;
         _hostAgent = hostAgent;
@@ -48,6 +52,7 @@ public sealed class Hypervisor : ReceiveActor
             _incoming.Remove(g.VmId);
             PublishUsage();
         });
+        Receive<ProbeGuest>(p => _incoming.Contains(p.VmId) && _state.Find(p.VmId)?.Generation == p.Generation, p => _guests[p.VmId].Forward(p));
         Receive<ProbeGuest>(p =>
         {
             if (_state.Find(p.VmId) is { } r && r.Generation == p.Generation && !_incoming.Contains(p.VmId))
@@ -65,8 +70,11 @@ public sealed class Hypervisor : ReceiveActor
     }
 
     /// <summary>Props for the hypervisor.</summary>
-    public static Props Props(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent, string bindAddress = "127.0.0.1") =>
-        Akka.Actor.Props.Create(() => new Hypervisor(hostName, memoryBudgetBytes, harts, controllers, hostAgent, bindAddress));
+    public static Props Props(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent, HostTelemetry? telemetry = null, string bindAddress = "127.0.0.1") =>
+        Akka.Actor.Props.Create(() => new Hypervisor(hostName, memoryBudgetBytes, harts, controllers, hostAgent, telemetry, bindAddress));
+
+    /// <inheritdoc/>
+    protected override void PostStop() => _meters.Dispose();
 
     /// <inheritdoc/>
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
@@ -86,7 +94,7 @@ public sealed class Hypervisor : ReceiveActor
         Machine.MachineThread machine;
         try
         {
-            machine = GuestFactory.Build(start.Spec, start.Generation);
+            machine = GuestFactory.Build(start.Spec, start.Generation, _telemetry.GuestIoSampleEvery);
         }
         catch (Exception e) when (e is Machine.Boot.InvalidImageException or IOException or ArgumentException or UnauthorizedAccessException)
         {
@@ -94,10 +102,12 @@ public sealed class Hypervisor : ReceiveActor
             Refuse(start, $"cannot boot: {e.Message}");
             return;
         }
-        var guest = Context.ActorOf(VmActor.Props(start.VmId, start.Generation, machine, () => GuestFactory.Build(start.Spec, start.Generation)), $"{start.VmId}.{start.Generation}");
+        var guest = Context.ActorOf(
+            VmActor.Props(start.VmId, start.Generation, machine, () => GuestFactory.Build(start.Spec, start.Generation, _telemetry.GuestIoSampleEvery), _meters.Guest(start.VmId, start.Generation)),
+            $"{start.VmId}.{start.Generation}");
         Context.Watch(guest);
         _guests[start.VmId] = guest;
-        _log.Info("started VM {0} generation {1} ({2} MiB, {3} harts)", start.VmId, start.Generation, start.Spec.MemoryBytes >> 20, start.Spec.Harts);
+        HypervisorLog.Started(_telemetry.Log, start.VmId, start.Generation, _hostName, start.Spec.MemoryBytes >> 20, start.Spec.Harts);
         Sender.Tell(new GuestStarted(start.VmId, start.Generation, _hostName));
         PublishUsage();
     }
@@ -138,7 +148,7 @@ public sealed class Hypervisor : ReceiveActor
             PublishUsage();
             return;
         }
-        var guest = Context.ActorOf(VmActor.Incoming(prepare.VmId, prepare.Generation, prepare.Spec, listener, Sender, _hostName, TernTracing.Capture()), $"{prepare.VmId}.{prepare.Generation}");
+        var guest = Context.ActorOf(VmActor.Incoming(prepare.VmId, prepare.Generation, prepare.Spec, listener, Sender, _hostName, TernTracing.Capture(), _meters.Guest(prepare.VmId, prepare.Generation)), $"{prepare.VmId}.{prepare.Generation}");
         Context.Watch(guest);
         _guests[prepare.VmId] = guest;
         _incoming.Add(prepare.VmId);
@@ -158,7 +168,8 @@ public sealed class Hypervisor : ReceiveActor
 
     private void Refuse(StartGuest start, string reason)
     {
-        _log.Info("refused VM {0} generation {1}: {2}", start.VmId, start.Generation, reason);
+        HypervisorLog.Refused(_telemetry.Log, start.VmId, start.Generation, _hostName, reason);
+        TernMetrics.GuestStartFailures.Add(1, new KeyValuePair<string, object?>("tern.host", _hostName));
         System.Diagnostics.Activity.Current?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, reason);
         Sender.Tell(new GuestRefused(start.VmId, start.Generation, reason));
         PublishUsage(); // clears the scheduler's reservation for the refused guest
@@ -181,11 +192,15 @@ public sealed class Hypervisor : ReceiveActor
         if (_guests.Remove(vmId, out var guest))
             Context.Unwatch(guest);
         _incoming.Remove(vmId);
-        _log.Info("VM {0} generation {1} ended: {2}", vmId, generation, reason);
+        HypervisorLog.Ended(_telemetry.Log, vmId, generation, _hostName, reason);
         if (report)
             _controllers.Tell(new GuestExited(vmId, generation, reason));
         PublishUsage();
     }
 
-    private void PublishUsage() => _hostAgent.Tell(new HostUsageChanged(_state.UsedMemoryBytes, _state.Guests.Count));
+    private void PublishUsage()
+    {
+        _meters.SetUsage(_state.UsedMemoryBytes, _state.Guests.Count);
+        _hostAgent.Tell(new HostUsageChanged(_state.UsedMemoryBytes, _state.Guests.Count));
+    }
 }

@@ -40,6 +40,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private readonly string _vmId;
     private readonly long _generation;
     private readonly Func<MachineThread> _rebuild;
+    private readonly Telemetry.GuestMeter? _meter;
     private MachineThread? _machine;
     private readonly HashSet<IActorRef> _subscribers = [];
     private readonly Queue<byte[]> _backlog = new();
@@ -49,10 +50,16 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private Outgoing? _outgoing;
     private Finished? _deferredEnd;
     private readonly CancellationTokenSource _incoming = new();
+    private readonly ActorSystem _system = Context.System;
+    private readonly List<IActorRef> _probes = [];
 
-    /// <summary>Creates the actor for a built (not started) machine; <paramref name="rebuild"/> makes a fresh one when the guest resets.</summary>
-    public VmActor(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild)
+    /// <summary>
+    /// Creates the actor for a built (not started) machine; <paramref name="rebuild"/> makes a fresh
+    /// one when the guest resets; <paramref name="meter"/> (disposed when the actor stops) reports its figures.
+    /// </summary>
+    public VmActor(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild, Telemetry.GuestMeter? meter = null)
     {
+        _meter = meter;
         _vmId = vmId;
         _generation = generation;
         _machine = machine;
@@ -61,8 +68,9 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     }
 
     /// <summary>Creates the actor of a guest arriving by live migration: it waits for the source on <paramref name="listener"/>, then runs what arrives.</summary>
-    public VmActor(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace)
+    public VmActor(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace, Telemetry.GuestMeter? meter)
     {
+        _meter = meter;
         _vmId = vmId;
         _generation = generation;
         _rebuild = () => GuestFactory.Build(spec, generation);
@@ -72,14 +80,21 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Receive<Landed>(l =>
         {
             _machine = l.Machine;
+            _meter?.Attach(l.Machine);
             _machine.Completion.PipeTo(self, success: r => new Finished(l.Machine, r, null), failure: e => new Finished(l.Machine, null, e));
             controller.Tell(new GuestMigratedIn(_vmId, _generation, hostName));
             parent.Tell(new GuestMigratedIn(_vmId, _generation, hostName));
+            foreach (var probe in _probes)
+                probe.Tell(new GuestStarted(_vmId, _generation, hostName));
             Become(Running);
             Stash.UnstashAll();
         });
+        // Whether the guest runs here is known once the receive has ended: the answer waits for it.
+        Receive<ProbeGuest>(_ => _probes.Add(Sender));
         Receive<IncomingFailed>(f =>
         {
+            foreach (var probe in _probes)
+                probe.Tell(new GuestExited(_vmId, _generation, $"the incoming migration failed on {hostName}"));
             parent.Tell(new GuestEnded(_vmId, _generation, $"incoming migration failed: {f.Error.GetBaseException().Message}", Report: false));
             Context.Stop(Self);
         });
@@ -95,12 +110,12 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     public IStash Stash { get; set; } = null!;
 
     /// <summary>Props for a guest.</summary>
-    public static Props Props(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild) =>
-        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, machine, rebuild));
+    public static Props Props(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild, Telemetry.GuestMeter? meter = null) =>
+        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, machine, rebuild, meter));
 
     /// <summary>Props for a guest arriving by live migration through <paramref name="listener"/> (owned by the actor from now on).</summary>
-    public static Props Incoming(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace) =>
-        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, spec, listener, controller, hostName, trace));
+    public static Props Incoming(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace, Telemetry.GuestMeter? meter = null) =>
+        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, spec, listener, controller, hostName, trace, meter));
 
     private void Running()
     {
@@ -137,6 +152,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             }
             catch (Exception e) when (e is Machine.Boot.InvalidImageException or IOException or ArgumentException or UnauthorizedAccessException)
             {
+                _meter?.Exited("crashed");
                 Context.Parent.Tell(new GuestEnded(_vmId, _generation, $"the guest reset and could not boot again: {e.Message}"));
                 Context.Stop(Self);
                 return;
@@ -154,6 +170,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                     ExitReason.PowerOff => $"powered off with code {_machine!.ExitCode}",
                     var r => r?.ToString().ToLowerInvariant() ?? "ended",
                 };
+            _meter?.Exited(f.Error is not null ? "crashed" : _stopRequested ? "stopped" : f.Reason == ExitReason.PowerOff ? "powered-off" : "other");
             Context.Parent.Tell(new GuestEnded(_vmId, _generation, reason));
             var ended = new ConsoleEnded(_vmId, _generation, reason);
             foreach (var s in _subscribers)
@@ -174,6 +191,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         var self = Self;
         var machine = _machine!;
         machine.ConsoleOutput += bytes => self.Tell(new ConsoleChunk(bytes));
+        _meter?.Attach(machine);
         machine.Start();
         machine.Completion.PipeTo(self, success: r => new Finished(machine, r, null), failure: e => new Finished(machine, null, e));
     }
@@ -184,6 +202,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         _incoming.Cancel();
         _incoming.Dispose();
         _outgoing?.Cancel.Cancel();
+        _meter?.Dispose();
         _machine?.Dispose();
     }
 
@@ -199,6 +218,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         if (_pending.WrittenCount == 0)
             Timers.StartSingleTimer("flush", Flush.Instance, FlushDelay);
         _pending.Write(c.Data.Span);
+        _meter?.ConsoleWritten(c.Data.Length);
     }
 
     // The incoming side: accept the source (token checked), receive into an empty machine of the
@@ -279,14 +299,34 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         span?.SetTag("tern.generation", command.Generation);
         span?.SetTag("tern.target", command.TargetHost);
         var relay = new ProgressRelay(_vmId, command.NewGeneration, outgoing.Controller, span?.Context ?? default);
+        var system = _system;
         try
         {
             using var client = await MigrationListener.ConnectAsync(command.Endpoint, command.Token, outgoing.Cancel.Token).ConfigureAwait(false);
-            Stream channel = client.GetStream();
-            if (command.Settings.MaxBandwidthBytesPerSecond > 0)
-                channel = new ThrottledStream(channel, command.Settings.MaxBandwidthBytesPerSecond);
-            var options = new MigrationOptions { DowntimeLimit = TimeSpan.FromMilliseconds(command.Settings.DowntimeLimitMs), Progress = relay };
-            var stats = await new MigrationSource(machine, options).MigrateAsync(channel, outgoing.Cancel.Token).ConfigureAwait(false);
+            var options = new MigrationOptions
+            {
+                DowntimeLimit = TimeSpan.FromMilliseconds(command.Settings.DowntimeLimitMs),
+                MaxBandwidth = command.Settings.MaxBandwidthBytesPerSecond,
+                AutoConverge = command.Settings.AutoConverge,
+                PostCopy = command.Settings.PostCopy,
+                Progress = relay,
+            };
+            var source = new MigrationSource(machine, options);
+            MigrationStats stats;
+            try
+            {
+                stats = await source.MigrateAsync(client.GetStream(), outgoing.Cancel.Token).ConfigureAwait(false);
+            }
+            catch (MigrationInDoubtException doubt)
+            {
+                // The connection broke after 'go': only the target knows whether it runs the guest.
+                // Its hypervisor answers once its receive has ended either way.
+                bool targetRuns = await TargetRuns(command, system).ConfigureAwait(false);
+                await source.ResolveInDoubtAsync(targetRuns).ConfigureAwait(false);
+                if (!targetRuns)
+                    throw new MigrationFailedException($"migration failed, the guest keeps running on the source: {doubt.Message}; the target does not run it", doubt);
+                stats = new MigrationStats { Status = "completed" };
+            }
             relay.Finish(stats);
             span?.SetTag("tern.downtime_ms", stats.DowntimeMs);
             return stats;
@@ -295,6 +335,20 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             span?.SetStatus(ActivityStatusCode.Error, e.Message);
             throw;
+        }
+    }
+
+    private static async Task<bool> TargetRuns(MigrateGuest command, ActorSystem system)
+    {
+        try
+        {
+            var answer = await system.ActorSelection(ActorNames.HypervisorPath(command.TargetAddress))
+                .Ask<object>(new ProbeGuest(command.VmId, command.NewGeneration), TimeSpan.FromSeconds(45)).ConfigureAwait(false);
+            return answer is GuestStarted;
+        }
+        catch (AskTimeoutException)
+        {
+            return false; // the target is gone: it cannot be running the guest
         }
     }
 
@@ -324,6 +378,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Context.ActorSelection(ActorNames.HypervisorPath(command.TargetAddress))
             .Tell(new ConsoleHandover(_vmId, command.NewGeneration, _backlog.SelectMany(b => b).ToArray(), subscribers));
         done.Outgoing.Controller.Tell(new MigrationCompleted(_vmId, command.NewGeneration, Figures(stats)));
+        _meter?.Exited("migrated");
         Context.Parent.Tell(new GuestEnded(_vmId, _generation, $"migrated to {command.TargetHost}", Report: false));
         Context.Stop(Self);
     }
@@ -352,7 +407,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     private static MigrationFigures Figures(MigrationStats s) => new(
         s.TotalTimeMs, s.SetupTimeMs, s.DowntimeMs, s.Rounds, s.BytesSent, s.PagesZero, s.PagesDelta, s.PagesCompressed, s.PagesRaw,
-        s.DirtyPagesRate, s.BandwidthMiBps, 0, s.PauseMs, s.FinalCopyMs, s.AckWaitMs);
+        s.DirtyPagesRate, s.BandwidthMiBps, 0, s.PauseMs, s.FinalCopyMs, s.AckWaitMs, s.ThrottlePercent, s.PostCopyPages);
 
     private void FlushConsole()
     {
@@ -396,7 +451,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 _switchover = now;
             }
             controller.Tell(new MigrationProgressed(vmId, generation, new MigrationProgressView(
-                value.Phase, value.Round, value.RemainingBytes, value.DirtyPagesRate, value.BandwidthMiBps, value.ExpectedDowntimeMs, value.BytesSent, value.ElapsedMs)));
+                value.Phase, value.Round, value.RemainingBytes, value.DirtyPagesRate, value.BandwidthMiBps, value.ExpectedDowntimeMs, value.BytesSent, value.ElapsedMs, value.ThrottlePercent)));
         }
 
         public void Finish(MigrationStats stats)

@@ -10,9 +10,11 @@ namespace Tern.Cluster.Protocol;
 [MessagePackObject]
 public sealed record MigrationSettings(
     [property: Key(0)] double DowntimeLimitMs,
-    [property: Key(1)] long MaxBandwidthBytesPerSecond)
+    [property: Key(1)] long MaxBandwidthBytesPerSecond,
+    [property: Key(2)] bool AutoConverge = true,
+    [property: Key(3)] bool PostCopy = false)
 {
-    /// <summary>The defaults: a 10 ms downtime limit and no bandwidth cap.</summary>
+    /// <summary>The defaults: a 10 ms downtime limit, no bandwidth cap, auto-converge on, pre-copy.</summary>
     public static readonly MigrationSettings Default = new(10, 0);
 
     /// <summary>Why these settings are unacceptable, or null.</summary>
@@ -59,7 +61,8 @@ public sealed record MigrationProgressView(
     [property: Key(4)] double BandwidthMiBps,
     [property: Key(5)] double ExpectedDowntimeMs,
     [property: Key(6)] long BytesSent,
-    [property: Key(7)] double ElapsedMs);
+    [property: Key(7)] double ElapsedMs,
+    [property: Key(8)] int ThrottlePercent = 0);
 
 /// <summary>The figures of a finished migration (named after QEMU's query-migrate).</summary>
 [MessagePackObject]
@@ -78,7 +81,9 @@ public sealed record MigrationFigures(
     [property: Key(11)] double PrepareTimeMs,
     [property: Key(12)] double PauseMs = 0,
     [property: Key(13)] double FinalCopyMs = 0,
-    [property: Key(14)] double AckWaitMs = 0);
+    [property: Key(14)] double AckWaitMs = 0,
+    [property: Key(15)] int ThrottlePercent = 0,
+    [property: Key(16)] long PostCopyPages = 0);
 
 /// <summary>A VM's current or last migration, as its controller knows it.</summary>
 /// <param name="Status">"none", "preparing", "running", "completed", "failed" or "cancelled".</param>
