@@ -72,8 +72,10 @@ public static class TernMigrationBench
                 BytesSent = last?.BytesSent ?? 0,
                 Rounds = last?.Round ?? 0,
                 DirtyPagesRate = dirtyRate,
+                Converged = false,
+                ThrottlePercent = last?.ThrottlePercent ?? 0,
                 Detail = last is null ? "" : string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                    $"last progress: {last.Phase}, {last.RemainingBytes / 1048576.0:F1} MiB dirty, {last.DirtyPagesRate:F0} pages/s dirtied, {last.BandwidthMiBps:F0} MiB/s"),
+                    $"last progress: {last.Phase}, {last.RemainingBytes / 1048576.0:F1} MiB dirty, {last.DirtyPagesRate:F0} pages/s dirtied, {last.BandwidthMiBps:F0} MiB/s, throttle {last.ThrottlePercent}%"),
             }, nonZero);
         }
         using var target = await receive.ConfigureAwait(false);
@@ -109,8 +111,10 @@ public static class TernMigrationBench
             HeartbeatContinued = continued,
             Verify = verify,
             DirtyPagesRate = dirtyRate,
+            Converged = stats.Converged,
+            ThrottlePercent = stats.ThrottlePercent,
             Detail = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"downtime = pause {stats.PauseMs:F1} + final copy {stats.FinalCopyMs:F1} + ack {stats.AckWaitMs:F1} ms; {stats.BandwidthMiBps:F0} MiB/s"),
+                $"downtime = pause {stats.PauseMs:F1} + final copy {stats.FinalCopyMs:F1} + ack {stats.AckWaitMs:F1} ms (ready after {stats.ReadyWaitMs:F1}); {stats.BandwidthMiBps:F0} MiB/s; {(stats.Converged ? "converged" : "round limit")}, throttle {stats.ThrottlePercent}%"),
         }, nonZero);
     }
 
