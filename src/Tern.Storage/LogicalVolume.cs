@@ -48,11 +48,14 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     internal SemaphoreSlim IoLock => _io;
 
+    /// <summary>Set on the instance a snapshot store writes the LV through; any other instance may no longer write once the LV has snapshots.</summary>
+    internal bool IsStoreBase { get; init; }
+
     /// <summary>The LV's current metadata entry.</summary>
     public LvEntry Entry => Current().Entry ?? throw new StorageException("the logical volume was removed");
 
     // The entry of the current metadata, looked up once per metadata version rather than per request.
-    private sealed record Snapshot(VgMetadata Metadata, LvEntry? Entry);
+    private sealed record Snapshot(VgMetadata Metadata, LvEntry? Entry, bool HasStore);
 
     private Snapshot? _current;
 
@@ -71,7 +74,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                 break;
             }
         }
-        var fresh = new Snapshot(md, entry);
+        var fresh = new Snapshot(md, entry, md.ThinPools is { Count: > 0 } && md.FindStore(_id) is not null);
         Volatile.Write(ref _current, fresh);
         return fresh;
     }
@@ -135,7 +138,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     private long Map(long offset, long len, Placement p)
     {
         p.Clear();
-        var (md, found) = Current();
+        var (md, found, _) = Current();
         long es = md.ExtentSize;
         var lv = found ?? throw new StorageException("the logical volume was removed");
         long le = offset / es;
@@ -239,6 +242,8 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
         try
         {
             CheckBounds(offset, data.Length);
+            if (!IsStoreBase && Current().HasStore)
+                throw new StorageException($"{Name} has snapshots now and is written through its snapshot store; reopen it (VolumeGroup.OpenDeviceAsync)");
             if (offset % BlockSize == 0 && data.Length % BlockSize == 0)
             {
                 await WriteAlignedAsync(offset, data, cancellationToken).ConfigureAwait(false);

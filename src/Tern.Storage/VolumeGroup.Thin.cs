@@ -88,7 +88,7 @@ public sealed partial class VolumeGroup
             var md = Metadata;
             var data = new LogicalVolume(this, entry.DataLv);
             var meta = new LogicalVolume(this, entry.MetaLv);
-            var baseLv = entry.Origin is { } origin ? new LogicalVolume(this, origin) : null;
+            var baseLv = entry.Origin is { } origin ? new LogicalVolume(this, origin) { IsStoreBase = true } : null;
             lock (_openLvs)
             {
                 _openLvs.Add(data);

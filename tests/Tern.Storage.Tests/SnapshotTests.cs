@@ -59,6 +59,8 @@ public sealed class SnapshotTests : IDisposable
         var storeData = vg.Metadata.Lvs.First(l => l.Id == store.DataLv);
         Assert.Equal(Layout(layout).Type, storeData.Segments[0].Type); // a mirror's snapshots stay mirrored
         Assert.Throws<StorageException>(() => vg.OpenLv("disk")); // written through the store from now on
+        var stale = await Assert.ThrowsAsync<StorageException>(async () => await disk.WriteAsync(0, new byte[Block]));
+        Assert.Contains("reopen it", stale.Message, StringComparison.Ordinal); // an instance opened before cannot bypass the store
 
         disk = await vg.OpenDeviceAsync("disk");
         var b = (byte[])a.Clone();
