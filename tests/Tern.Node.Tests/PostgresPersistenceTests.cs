@@ -110,10 +110,12 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime, IDisposable
 
         var back2 = await _http.GetFromJsonAsync<JsonElement>($"{apis[2]}/api/vms/pg-web2");
         Assert.Equal(("stopped", 48L << 20, 2), (back2.GetProperty("state").GetString(), back2.GetProperty("memoryBytes").GetInt64(), back2.GetProperty("harts").GetInt32()));
-        // pg-web1 was running: it comes back by itself as a new generation.
+        // pg-web1 was running: it comes back by itself as a new generation. Until its controller has
+        // probed the old host it may still report the recorded generation 1 as running.
         var deadline = DateTime.UtcNow.AddSeconds(90);
         JsonElement back1;
-        while ((back1 = await _http.GetFromJsonAsync<JsonElement>($"{apis[0]}/api/vms/pg-web1")).GetProperty("state").GetString() != "running")
+        while ((back1 = await _http.GetFromJsonAsync<JsonElement>($"{apis[0]}/api/vms/pg-web1")).GetProperty("state").GetString() != "running"
+            || back1.GetProperty("generation").GetInt64() < 2)
         {
             Assert.True(DateTime.UtcNow < deadline, $"pg-web1 did not come back: {back1}");
             await Task.Delay(250);
