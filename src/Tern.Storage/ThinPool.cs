@@ -690,9 +690,22 @@ public sealed class ThinPool : IDisposable
     /// <summary>The data LV (scrubbed with the origin of a snapshot store).</summary>
     public LogicalVolume DataVolume => _data;
 
-    /// <inheritdoc/>
+    /// <summary>Closes the pool, first committing mappings changed since the last flush (as a clean close of a PV keeps its completed writes).</summary>
     public void Dispose()
     {
+        if (_dirty)
+        {
+            try
+            {
+                _lock.Wait();
+                FlushDataAsync(CancellationToken.None).GetAwaiter().GetResult();
+                CommitAsync().GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or StorageException)
+            {
+                // Closing anyway: the mappings of the last commit stand, as after a crash.
+            }
+        }
         _data.Dispose();
         _meta.Dispose();
         (_base as IDisposable)?.Dispose();

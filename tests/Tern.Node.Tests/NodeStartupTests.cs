@@ -77,6 +77,39 @@ public sealed class NodeStartupTests : IDisposable
     }
 
     [Fact]
+    public async Task SIGTERM_makes_a_node_leave_the_cluster_within_the_kubernetes_grace_period()
+    {
+        string grace = DeployFiles.Yaml(DeployFiles.PathOf("k8s", "tern.yaml")).Single(d => (string?)d["kind"] == "StatefulSet")
+            .Map("spec").Map("template").Map("spec").Str("terminationGracePeriodSeconds");
+        int port = NodeProcess.FreePort();
+        using var first = NodeProcess.Start("--name", "stay", "--data-dir", Path.Combine(_dir, "stay"), "--port", S(port), "--http-port", "0");
+        string api = await first.WaitForApiAsync();
+        using var second = NodeProcess.Start("--name", "leave", "--data-dir", Path.Combine(_dir, "leave"), "--port", "0", "--http-port", "0", "--seed", $"127.0.0.1:{port}");
+        await second.WaitForApiAsync();
+        await WaitHostsAsync(api, 2);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", S(second.Id)]))
+            await kill.WaitForExitAsync();
+        Assert.Equal(0, await second.WaitForExitAsync());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(int.Parse(grace, System.Globalization.CultureInfo.InvariantCulture)),
+            $"leaving took {clock.Elapsed.TotalSeconds:0.0} s, more than the {grace} s Kubernetes gives a pod");
+        await WaitHostsAsync(api, 1);
+        Assert.DoesNotContain("UNREACHABLE", first.Log, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync(api + NodeHealth.ReadyPath)).StatusCode);
+    }
+
+    private async Task WaitHostsAsync(string api, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await _http.GetFromJsonAsync<JsonElement[]>(api + "/api/hosts"))!.Length != count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{api} never listed {count} hosts");
+            await Task.Delay(200);
+        }
+    }
+
+    [Fact]
     public async Task Tern_node_probe_answers_0_for_a_live_node_and_1_when_nothing_listens()
     {
         int httpPort = NodeProcess.FreePort();

@@ -59,11 +59,11 @@ internal sealed class TestPool : IDisposable
         _open.Clear();
     }
 
-    /// <summary>Closes everything opened so far (as a process exit would).</summary>
+    /// <summary>Closes everything opened so far (as a process exit would): the latest first, so a VG closes before its PVs.</summary>
     public void CloseAll()
     {
-        foreach (var d in _open)
-            d.Dispose();
+        for (int i = _open.Count - 1; i >= 0; i--)
+            _open[i].Dispose();
         _open.Clear();
     }
 

@@ -59,7 +59,7 @@ public static class TernAkkaHosting
                 var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval), ActorNames.HostAgent);
                 registry.Register<HostAgentKey>(agent);
                 var hypervisor = system.ActorOf(
-                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver)),
+                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname),
                     ActorNames.Hypervisor);
                 registry.Register<HypervisorKey>(hypervisor);
                 if (options.Seeds.Count == 0)
