@@ -211,8 +211,14 @@ public sealed partial class MigrationProcessTests : IDisposable
         Assert.Equal(0, await movedLog.WaitAsync(CliLimit));
         Assert.Matches(@"round 150 sum [0-9a-f]{16} t=[0-9a-f]{16}\ndone [0-9a-f]{16}\n$", twinLog.Output);
         Assert.Equal(twinLog.Output, movedLog.Output);
-        var twin = await Show(apis[0], "twin");
-        var moved = await Show(apis[0], "moved");
+        // The console ends with the guest; the controller records its end a moment later.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        JsonElement twin, moved;
+        while ((twin = await Show(apis[0], "twin")).GetProperty("state").GetString() == "running" | (moved = await Show(apis[0], "moved")).GetProperty("state").GetString() == "running")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the guests' ends were never recorded");
+            await Task.Delay(250);
+        }
         Assert.Equal(("stopped", "powered off with code 0"), (moved.GetProperty("state").GetString(), moved.GetProperty("lastError").GetString()));
         Assert.Equal(twin.GetProperty("lastError").GetString(), moved.GetProperty("lastError").GetString());
     }

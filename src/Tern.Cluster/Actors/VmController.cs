@@ -236,11 +236,8 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     {
         var replyTo = Sender;
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var span = TernTracing.Start("vm.migrate", command.Trace, System.Diagnostics.ActivityKind.Server);
-        span?.SetTag("tern.vm", _vmId);
-        span?.SetTag("tern.source", _state.Host);
-        var context = TernTracing.Capture();
-        span?.Stop();
+        var context = BeginOperation("vm.migrate", command.Trace);
+        _operation?.SetTag("tern.source", _state.Host);
         var spec = _state.Spec!;
         string source = _state.Host!;
         string sourceAddress = _state.HostAddress!;
@@ -325,7 +322,8 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
                 {
                     Apply(e);
                     record.Fail(status, record.Error is { } stall && !cancelled ? $"{f.Reason} ({stall})" : f.Reason);
-                    MigrationTelemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("status", status));
+                    _operation?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, record.Error);
+                    MigrationTelemetry.Outcome(target!, status);
                     Finish();
                 });
             });
@@ -392,7 +390,7 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
                 record.Status = "completed";
                 record.Figures = figures;
                 if (figures is not null)
-                    MigrationTelemetry.Record(_vmId, figures);
+                    MigrationTelemetry.Record(_vmId, target!, figures);
                 _log.Info("VM {0} migrated from {1} to {2} (generation {3})", _vmId, source, target, newGeneration);
                 Finish();
             });

@@ -9,8 +9,8 @@ namespace Tern.Cluster.Migration;
 /// <summary>Metrics of live migrations through the cluster.</summary>
 public static class MigrationTelemetry
 {
-    /// <summary>The Meter name to enable in OpenTelemetry.</summary>
-    public const string MeterName = "Tern.Cluster.Migration";
+    /// <summary>The Meter name (the cluster layer's, which nodes already export).</summary>
+    public const string MeterName = "Tern.Cluster";
 
     private static readonly Meter Meter = new(MeterName);
 
@@ -24,14 +24,19 @@ public static class MigrationTelemetry
     public static readonly Counter<long> Outcomes = Meter.CreateCounter<long>("tern.migration.outcomes", "{migration}", "Live migrations by outcome");
 
     /// <summary>Records a finished migration's figures.</summary>
-    public static void Record(string vmId, MigrationFigures figures)
+    public static void Record(string vmId, string targetHost, MigrationFigures figures)
     {
         ArgumentNullException.ThrowIfNull(figures);
         var vm = new KeyValuePair<string, object?>("tern.vm", vmId);
-        Downtime.Record(figures.DowntimeMs, vm);
-        TotalTime.Record(figures.TotalTimeMs, vm);
-        Outcomes.Add(1, new KeyValuePair<string, object?>("status", "completed"));
+        var host = new KeyValuePair<string, object?>("tern.host", targetHost);
+        Downtime.Record(figures.DowntimeMs, vm, host);
+        TotalTime.Record(figures.TotalTimeMs, vm, host);
+        Outcome(targetHost, "completed");
     }
+
+    /// <summary>Counts a migration that ended with <paramref name="status"/> (completed, failed, cancelled).</summary>
+    public static void Outcome(string targetHost, string status) =>
+        Outcomes.Add(1, new KeyValuePair<string, object?>("tern.host", targetHost), new KeyValuePair<string, object?>("tern.migration.status", status));
 
     /// <summary>A span that began at <paramref name="start"/> and ends now, as a child of <paramref name="parent"/>.</summary>
     public static void Span(string name, ActivityContext parent, DateTime start, params (string Key, object? Value)[] tags)
