@@ -225,7 +225,10 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
         if (_state.CheckExists(_vmId) is { } reason)
             Sender.Tell(new CommandRejected(_vmId, reason.Reason, reason.Kind));
         else
-            Sender.Tell(_migration?.ToStatus(_vmId) ?? new MigrationStatus(_vmId, "none", null, null, _state.Generation, null, null, null));
+            Sender.Tell(_migration?.ToStatus(_vmId)
+                ?? (_state.Migration is { } pending
+                    ? new MigrationStatus(_vmId, "running", _state.Host, pending.Host, pending.Generation, null, null, null) // journaled, outcome being checked after a restart
+                    : new MigrationStatus(_vmId, "none", null, null, _state.Generation, null, null, null)));
     }
 
     // Live migration: the scheduler checks the target (or picks one), the new generation is
