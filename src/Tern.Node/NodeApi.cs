@@ -21,20 +21,13 @@ public static class NodeApi
     public static void Map(IEndpointRouteBuilder app, string? apiToken)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
-        app.MapGet("/health/ready", (ActorSystem system) =>
-        {
-            var self = Akka.Cluster.Cluster.Get(system).SelfMember;
-            return self.Status == Akka.Cluster.MemberStatus.Up
-                ? Results.Ok(new { status = "ready" })
-                : Results.Json(new ErrorView($"cluster member is {self.Status}", "Unavailable"), statusCode: 503);
-        });
+        NodeHealth.Map(app);
 
         var api = app.MapGroup("/api");
         api.MapGet("/hosts", async (IRequiredActor<SchedulerProxy> scheduler) =>
         {
             var list = await scheduler.ActorRef.Ask<HostList>(new GetHosts(), AskTimeout);
-            return Results.Ok(list.Hosts.Select(HostView.From));
+            return Results.Ok(list.Hosts.Select(h => HostView.From(h) with { Draining = list.Draining?.Contains(h.Name) == true }));
         });
         api.MapGet("/vms", async (ActorSystem system, IRequiredActor<VmControllerRegion> vms) =>
             Results.Ok((await VmDirectory.ListAsync(system, vms.ActorRef, AskTimeout)).Select(VmView.From)));
@@ -62,15 +55,16 @@ public static class NodeApi
                 return Results.Json(new ErrorView("a JSON body with at least 'name' and 'kernel' is required", nameof(RejectionKind.Invalid)), statusCode: 400);
             var spec = new VmSpec(request.Name, request.MemoryBytes, request.Harts, ImageRef.FromPath(request.Kernel),
                 request.Bios is null ? null : ImageRef.FromPath(request.Bios), request.Initrd is null ? null : ImageRef.FromPath(request.Initrd),
-                request.Append ?? "", request.Disks ?? [], request.Host);
-            return await Traced("api.vm.create", request.Name, trace => Send(vms, new CreateVm(request.Name, spec, trace), StatusCodes.Status201Created));
+                request.Append ?? "", request.Disks ?? [], request.Host, request.Clock);
+            return await Traced(http.HttpContext, "api.vm.create", request.Name, trace => Send(vms, new CreateVm(request.Name, spec, trace), StatusCodes.Status201Created));
         });
-        mutating.MapPost("/vms/{name}/start", (string name, IRequiredActor<VmControllerRegion> vms) =>
-            Traced("api.vm.start", name, trace => Send(vms, new StartVm(name, trace), StatusCodes.Status200OK)));
-        mutating.MapPost("/vms/{name}/stop", (string name, IRequiredActor<VmControllerRegion> vms) =>
-            Traced("api.vm.stop", name, trace => Send(vms, new StopVm(name, trace), StatusCodes.Status200OK)));
-        mutating.MapDelete("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) =>
-            Traced("api.vm.delete", name, trace => Send(vms, new DeleteVm(name, trace), StatusCodes.Status200OK)));
+        MigrationApi.Map(api, mutating);
+        mutating.MapPost("/vms/{name}/start", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
+            Traced(http, "api.vm.start", name, trace => Send(vms, new StartVm(name, trace), StatusCodes.Status200OK)));
+        mutating.MapPost("/vms/{name}/stop", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
+            Traced(http, "api.vm.stop", name, trace => Send(vms, new StopVm(name, trace), StatusCodes.Status200OK)));
+        mutating.MapDelete("/vms/{name}", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
+            Traced(http, "api.vm.delete", name, trace => Send(vms, new DeleteVm(name, trace), StatusCodes.Status200OK)));
     }
 
     // Server-sent events: one event per console chunk, its data the chunk's text as a JSON string.
@@ -124,9 +118,9 @@ public static class NodeApi
         }
     }
 
-    private static async Task<IResult> Traced(string operation, string vm, Func<TraceContext?, Task<IResult>> send)
+    private static async Task<IResult> Traced(HttpContext http, string operation, string vm, Func<TraceContext?, Task<IResult>> send)
     {
-        using var span = TernTracing.Source.StartActivity(operation, ActivityKind.Server);
+        using var span = NodeTelemetry.StartApiSpan(http, operation);
         span?.SetTag("tern.vm", vm);
         return await send(TernTracing.Capture());
     }

@@ -222,30 +222,81 @@ public sealed class PhysicalVolume : IDisposable
     /// verifies each against its tag. Blocks never written since allocation read as zeros. Returns
     /// the indexes (within <paramref name="buffer"/>) of blocks whose data does not match.
     /// </summary>
-    public async ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, CancellationToken ct = default)
+    public ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, CancellationToken ct = default) =>
+        ReadBlocksAsync(dataOffset, buffer, verify: true, ct);
+
+    /// <summary>
+    /// Reads whole blocks as <see cref="ReadBlocksAsync(long, Memory{byte}, CancellationToken)"/>
+    /// does; with <paramref name="verify"/> false (an LV created with checksums off) blocks are
+    /// not verified, only those never written are zeroed, and null is returned.
+    /// </summary>
+    public async ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct = default)
     {
         CheckRange(dataOffset, buffer.Length);
-        await Io.ReadAsync(Label.DataOffset + dataOffset, buffer, ct).ConfigureAwait(false);
         long first = dataOffset / BlockSize;
         int count = buffer.Length / BlockSize;
+        if (!verify || count < 2 * PipelineBlocks)
+        {
+            await Io.ReadAsync(Label.DataOffset + dataOffset, buffer, ct).ConfigureAwait(false);
+            return Verify(buffer.Span, first, 0, count, verify);
+        }
+        // A large read is taken in pieces, and each piece is verified on another thread while
+        // the next one is read, so the CRCs overlap the copying instead of following it.
+        var checks = new List<Task<List<int>?>>();
+        for (int at = 0; at < count; at += PipelineBlocks)
+        {
+            int n = Math.Min(PipelineBlocks, count - at);
+            var piece = buffer.Slice(at * BlockSize, n * BlockSize);
+            await Io.ReadAsync(Label.DataOffset + dataOffset + ((long)at * BlockSize), piece, ct).ConfigureAwait(false);
+            int from = at;
+            checks.Add(Task.Run(() => Verify(piece.Span, first + from, from, n, verify: true), ct));
+        }
         List<int>? bad = null;
-        var span = buffer.Span;
+        foreach (var check in checks)
+        {
+            if (await check.ConfigureAwait(false) is { } found)
+                (bad ??= []).AddRange(found);
+        }
+        return bad;
+    }
+
+    private const int PipelineBlocks = 64; // 256 KiB
+
+    // Zeroes never-written blocks and, when asked, checks the others against their tags. Returns
+    // the indexes (counted from `index`) of blocks that do not match.
+    private List<int>? Verify(Span<byte> span, long firstTag, int index, int count, bool verify)
+    {
+        List<int>? bad = null;
+        var tags = _tags.AsSpan((int)firstTag, count);
         for (int i = 0; i < count; i++)
         {
-            uint tag = Volatile.Read(ref _tags[first + i]);
-            var block = span.Slice(i * BlockSize, BlockSize);
+            uint tag = tags[i];
             if (tag == 0)
-                block.Clear();
-            else if (Checksums.BlockTag(block) != tag)
-                (bad ??= []).Add(i);
+                span.Slice(i * BlockSize, BlockSize).Clear();
+            else if (verify && Checksums.BlockTag(span.Slice(i * BlockSize, BlockSize)) != tag)
+                (bad ??= []).Add(index + i);
         }
         return bad;
     }
 
     /// <summary>Writes whole blocks at <paramref name="dataOffset"/> (block aligned) and records their tags.</summary>
-    public async ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    public ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, CancellationToken ct = default) =>
+        WriteBlocksAsync(dataOffset, data, checksum: true, ct);
+
+    /// <summary>
+    /// Writes whole blocks; with <paramref name="checksum"/> false (an LV created with checksums
+    /// off) no CRC is computed: a block's tag only records that it was written
+    /// (<see cref="UncheckedTag"/>), so it no longer reads as zeros.
+    /// </summary>
+    public async ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, bool checksum, CancellationToken ct = default)
     {
         CheckRange(dataOffset, data.Length);
+        if (!checksum)
+        {
+            await Io.WriteAsync(Label.DataOffset + dataOffset, data, ct).ConfigureAwait(false);
+            MarkWritten(dataOffset / BlockSize, data.Length / BlockSize);
+            return;
+        }
         long first = dataOffset / BlockSize;
         int count = data.Length / BlockSize;
         var fresh = new uint[count];
@@ -294,6 +345,27 @@ public sealed class PhysicalVolume : IDisposable
 
     /// <summary>The stored tag of a block (0 = not written since allocation).</summary>
     internal uint TagOf(long dataOffset) => _tags[dataOffset / BlockSize];
+
+    /// <summary>The tag of a block written by an LV with checksums off: "written", not a CRC.</summary>
+    public const uint UncheckedTag = 1;
+
+    // Blocks of an LV with checksums off: only a first write changes the tag (from "never written").
+    private void MarkWritten(long first, int count)
+    {
+        if (!_tags.AsSpan((int)first, count).Contains(0u))
+            return;
+        lock (_tagLock)
+        {
+            var tags = _tags.AsSpan((int)first, count);
+            for (int i = 0; i < count; i++)
+            {
+                if (tags[i] == 0)
+                    tags[i] = UncheckedTag;
+            }
+            for (long p = first / TagsPerPage; p <= (first + count - 1) / TagsPerPage; p++)
+                _dirtyTagPages.Add(p);
+        }
+    }
 
     private void SetTags(long first, ReadOnlySpan<uint> fresh)
     {

@@ -2,6 +2,7 @@
 using Tern.Cluster.Protocol;
 using Tern.Machine;
 using Tern.Machine.Boot;
+using Tern.Machine.Devices;
 using Tern.Machine.Devices.Virtio;
 
 namespace Tern.Cluster.Actors;
@@ -13,8 +14,9 @@ public static class GuestFactory
     /// Loads the spec's images, builds and boots the machine, and wraps it in a
     /// <see cref="MachineThread"/> (not yet started). Throws <see cref="InvalidImageException"/>,
     /// <see cref="IOException"/> or <see cref="ArgumentException"/> for a spec this host cannot run.
+    /// One disk operation in <paramref name="ioSampleEvery"/> is traced (0: none); all are counted.
     /// </summary>
-    public static MachineThread Build(VmSpec spec, long generation)
+    public static MachineThread Build(VmSpec spec, long generation, int ioSampleEvery = 0)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var images = new BootImages
@@ -26,15 +28,9 @@ public static class GuestFactory
         };
         return new MachineThread(console =>
         {
-            var machine = new VirtMachine(new MachineOptions { MemoryBytes = spec.MemoryBytes, Harts = spec.Harts, Console = console });
+            var machine = Empty(spec, console, ioSampleEvery);
             try
             {
-                int slot = 0;
-                foreach (var disk in spec.Disks)
-                {
-                    var backend = new FileBlockBackend(disk);
-                    machine.AttachVirtio(slot++, new VirtioBlk(backend), 2, backend);
-                }
                 machine.Boot(images);
                 return machine;
             }
@@ -45,6 +41,42 @@ public static class GuestFactory
             }
         }, $"{spec.Name}.{generation}");
     }
+
+    /// <summary>
+    /// The empty machine a migration target fills: the spec's RAM, harts, clock and disks, not
+    /// booted. Throws <see cref="ArgumentException"/> when the sender's <paramref name="shape"/>
+    /// does not match the spec, <see cref="IOException"/> when a disk cannot be opened here.
+    /// </summary>
+    public static VirtMachine BuildEmpty(VmSpec spec, Machine.Snapshot.MachineShape shape, Stream console, int ioSampleEvery = 0)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.MemoryBytes != spec.MemoryBytes || shape.Harts != spec.Harts || shape.Clock != ClockOf(spec))
+            throw new ArgumentException($"the source's machine ({shape.MemoryBytes >> 20} MiB, {shape.Harts} harts, {shape.Clock} clock) does not match the VM's spec ({spec.MemoryBytes >> 20} MiB, {spec.Harts} harts, {ClockOf(spec)} clock)");
+        return Empty(spec, console, ioSampleEvery);
+    }
+
+    private static VirtMachine Empty(VmSpec spec, Stream console, int ioSampleEvery)
+    {
+        var machine = new VirtMachine(new MachineOptions { MemoryBytes = spec.MemoryBytes, Harts = spec.Harts, Clock = ClockOf(spec), Console = console });
+        try
+        {
+            int slot = 0;
+            foreach (var disk in spec.Disks)
+            {
+                var backend = new FileBlockBackend(disk);
+                machine.AttachVirtio(slot++, new VirtioBlk(new ObservedBlockBackend(backend, spec.Name, ioSampleEvery)), 2, backend);
+            }
+            return machine;
+        }
+        catch
+        {
+            machine.Dispose();
+            throw;
+        }
+    }
+
+    private static ClockMode ClockOf(VmSpec spec) => spec.Icount ? ClockMode.Icount : ClockMode.Host;
 
     private static byte[] Load(ImageRef image) => image.Bytes ?? File.ReadAllBytes(image.Path!);
 }
