@@ -1,5 +1,7 @@
 // `tern vm ...` and `tern host list`: clients of a node's HTTP API. The node is found with
-// --api, else TERN_API, else http://127.0.0.1:8080; the token with --token or TERN_API_TOKEN.
+// --api, else TERN_API, else the local cluster recorded in TERN_HOME by `tern cluster up`, else
+// http://127.0.0.1:8080; the token with --token, else TERN_API_TOKEN, else the record's token
+// (only when the address came from the record too).
 // Output is an aligned table, or the API's JSON with --json.
 using System.CommandLine;
 using System.Globalization;
@@ -21,9 +23,7 @@ public static class ClusterClientCommands
     public static Command Host()
     {
         var list = new Command("list", "List the cluster's hosts with capacity and load.");
-        list.SetAction((parse, ct) => Call(parse, HttpMethod.Get, "/api/hosts", null, body => Table(body,
-            ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS"],
-            h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests")]), ct));
+        list.SetAction((parse, ct) => Call(parse, HttpMethod.Get, "/api/hosts", null, HostTable, ct));
         return new Command("host", "Hosts of a Tern cluster.") { list, Api, Token, Json };
     }
 
@@ -93,11 +93,29 @@ public static class ClusterClientCommands
 
     private static HttpClient Client(ParseResult parse)
     {
-        string api = parse.GetValue(Api) ?? Environment.GetEnvironmentVariable("TERN_API") ?? "http://127.0.0.1:8080";
+        var (api, token) = Endpoint(parse);
         var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(60) };
-        if ((parse.GetValue(Token) ?? Environment.GetEnvironmentVariable("TERN_API_TOKEN")) is { Length: > 0 } token)
+        if (token is { Length: > 0 })
             http.DefaultRequestHeaders.Authorization = new("Bearer", token);
         return http;
+    }
+
+    /// <summary>The API address and token a command uses (see the top of this file).</summary>
+    internal static (string Api, string? Token) Endpoint(ParseResult parse)
+    {
+        string? token = parse.GetValue(Token) ?? (Environment.GetEnvironmentVariable("TERN_API_TOKEN") is { Length: > 0 } t ? t : null);
+        if ((parse.GetValue(Api) ?? Environment.GetEnvironmentVariable("TERN_API")) is { Length: > 0 } api)
+            return (api, token);
+        LocalCluster? local = null;
+        try
+        {
+            local = LocalCluster.Read(LocalCluster.Home());
+        }
+        catch (InvalidDataException)
+        {
+            // a damaged record: fall back to the default address; `tern cluster status` says what is wrong
+        }
+        return local is null ? ("http://127.0.0.1:8080", token) : (local.Api, token ?? local.Token);
     }
 
     private static async Task<int> Call(ParseResult parse, HttpMethod method, string path, HttpContent? content, Func<JsonElement, string> table, CancellationToken ct)
@@ -176,7 +194,13 @@ public static class ClusterClientCommands
         }
     }
 
-    private static string VmTable(JsonElement body) => Table(body.ValueKind == JsonValueKind.Array ? body : JsonSerializer.SerializeToElement(new[] { body }),
+    /// <summary>The hosts of a GET /api/hosts answer as an aligned table.</summary>
+    internal static string HostTable(JsonElement body) => Table(body,
+        ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS"],
+        h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests")]);
+
+    /// <summary>One VM or a list of VMs from the API as an aligned table.</summary>
+    internal static string VmTable(JsonElement body) => Table(body.ValueKind == JsonValueKind.Array ? body : JsonSerializer.SerializeToElement(new[] { body }),
         ["NAME", "STATE", "DESIRED", "HOST", "GENERATION", "MEMORY", "HARTS", "LAST EVENT"],
         v => [S(v, "name"), S(v, "state"), S(v, "desired"), S(v, "host"), S(v, "generation"), Mib(v, "memoryBytes"), S(v, "harts"), S(v, "lastError")]);
 
