@@ -43,6 +43,12 @@ public sealed record TernNodeOptions
     /// <summary>How long a controller waits for a hypervisor's answer before calling a start or stop failed.</summary>
     public TimeSpan GuestTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// One guest disk operation in this many becomes a span (0: none). 1000 by default: enough to
+    /// see disk latencies in a trace viewer, too few to cost anything measurable.
+    /// </summary>
+    public int GuestIoSampleEvery { get; init; } = Telemetry.HostTelemetry.DefaultGuestIoSampleEvery;
+
     /// <summary>Tune gossip, seed and failure-detection timeouts down (in-process tests on loopback only).</summary>
     public bool FastTimings { get; init; }
 

@@ -63,14 +63,14 @@ public static class NodeApi
             var spec = new VmSpec(request.Name, request.MemoryBytes, request.Harts, ImageRef.FromPath(request.Kernel),
                 request.Bios is null ? null : ImageRef.FromPath(request.Bios), request.Initrd is null ? null : ImageRef.FromPath(request.Initrd),
                 request.Append ?? "", request.Disks ?? [], request.Host);
-            return await Traced("api.vm.create", request.Name, trace => Send(vms, new CreateVm(request.Name, spec, trace), StatusCodes.Status201Created));
+            return await Traced(http.HttpContext, "api.vm.create", request.Name, trace => Send(vms, new CreateVm(request.Name, spec, trace), StatusCodes.Status201Created));
         });
-        mutating.MapPost("/vms/{name}/start", (string name, IRequiredActor<VmControllerRegion> vms) =>
-            Traced("api.vm.start", name, trace => Send(vms, new StartVm(name, trace), StatusCodes.Status200OK)));
-        mutating.MapPost("/vms/{name}/stop", (string name, IRequiredActor<VmControllerRegion> vms) =>
-            Traced("api.vm.stop", name, trace => Send(vms, new StopVm(name, trace), StatusCodes.Status200OK)));
-        mutating.MapDelete("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) =>
-            Traced("api.vm.delete", name, trace => Send(vms, new DeleteVm(name, trace), StatusCodes.Status200OK)));
+        mutating.MapPost("/vms/{name}/start", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
+            Traced(http, "api.vm.start", name, trace => Send(vms, new StartVm(name, trace), StatusCodes.Status200OK)));
+        mutating.MapPost("/vms/{name}/stop", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
+            Traced(http, "api.vm.stop", name, trace => Send(vms, new StopVm(name, trace), StatusCodes.Status200OK)));
+        mutating.MapDelete("/vms/{name}", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
+            Traced(http, "api.vm.delete", name, trace => Send(vms, new DeleteVm(name, trace), StatusCodes.Status200OK)));
     }
 
     // Server-sent events: one event per console chunk, its data the chunk's text as a JSON string.
@@ -124,9 +124,9 @@ public static class NodeApi
         }
     }
 
-    private static async Task<IResult> Traced(string operation, string vm, Func<TraceContext?, Task<IResult>> send)
+    private static async Task<IResult> Traced(HttpContext http, string operation, string vm, Func<TraceContext?, Task<IResult>> send)
     {
-        using var span = TernTracing.Source.StartActivity(operation, ActivityKind.Server);
+        using var span = NodeTelemetry.StartApiSpan(http, operation);
         span?.SetTag("tern.vm", vm);
         return await send(TernTracing.Capture());
     }

@@ -1,5 +1,5 @@
 // The composition root of a node process: the generic host (ASP.NET Core for the API),
-// Akka.Hosting for the cluster, OpenTelemetry when the standard OTEL_* variables ask for it.
+// Akka.Hosting for the cluster, logging and OpenTelemetry as NodeTelemetry sets them up.
 using Akka.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -8,10 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
 using Tern.Cluster.Hosting;
-using Tern.Cluster.Telemetry;
 
 namespace Tern.Node;
 
@@ -24,16 +21,11 @@ public static class NodeHost
         ArgumentNullException.ThrowIfNull(settings);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.UseUrls($"http://{settings.HttpHost}:{settings.HttpPort}");
+        NodeTelemetry.Configure(builder, settings);
         logging?.Invoke(builder.Logging);
         builder.Services.AddAkka(settings.Cluster.SystemName, akka => akka
             .ConfigureLoggers(l => l.AddLoggerFactory())
             .AddTernNode(settings.Cluster));
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
-        {
-            builder.Services.AddOpenTelemetry()
-                .ConfigureResource(r => r.AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") ?? "tern-node", serviceInstanceId: settings.Cluster.NodeName))
-                .WithTracing(t => t.AddSource(TernTracing.SourceName).AddOtlpExporter());
-        }
         var app = builder.Build();
         NodeApi.Map(app, settings.ApiToken);
         return app;

@@ -17,6 +17,9 @@ public sealed record LvLayout(SegmentType Type, int Areas = 1, int StripeSize = 
 
     /// <summary>A linear layout.</summary>
     public static LvLayout Linear { get; } = new(SegmentType.Linear);
+
+    /// <summary>Whether the LV's blocks carry CRC32C checksums (the default); fixed at creation.</summary>
+    public bool Checksums { get; init; } = true;
 }
 
 /// <summary>Finds free extents.</summary>

@@ -87,6 +87,8 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
         public long Region { get; set; }
 
+        public bool Checksums { get; set; } = true;
+
         public void Clear()
         {
             Readable.Clear();
@@ -134,6 +136,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
             run = Math.Min(run, VgMetadata.RegionSize - (inArea % VgMetadata.RegionSize));
         p.SegmentStart = seg.StartExtent;
         p.Region = region;
+        p.Checksums = !lv.ChecksumsOff;
         for (int i = first; i < first + count; i++)
         {
             var a = seg.Areas[i];
@@ -288,7 +291,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
         {
             int run = (int)Map(offset, buffer.Length, place);
             var chunk = buffer[..run];
-            await ReadRunAsync(offset, chunk, place.Readable, ct).ConfigureAwait(false);
+            await ReadRunAsync(offset, chunk, place.Readable, place.Checksums, ct).ConfigureAwait(false);
             offset += run;
             buffer = buffer[run..];
         }
@@ -296,7 +299,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     // Reads one run from the first usable copy; on a mirror, blocks that fail verification are
     // fetched from the other copies and the bad copy rewritten.
-    private async ValueTask ReadRunAsync(long lvOffset, Memory<byte> chunk, List<Target> copies, CancellationToken ct)
+    private async ValueTask ReadRunAsync(long lvOffset, Memory<byte> chunk, List<Target> copies, bool verify, CancellationToken ct)
     {
         for (int c = 0; c < copies.Count; c++)
         {
@@ -306,7 +309,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
             List<int>? bad;
             try
             {
-                bad = await t.Pv.ReadBlocksAsync(t.Offset, chunk, ct).ConfigureAwait(false);
+                bad = await t.Pv.ReadBlocksAsync(t.Offset, chunk, verify, ct).ConfigureAwait(false);
             }
             catch (IOException) when (copies.Count > 1)
             {
@@ -374,7 +377,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                         continue;
                     try
                     {
-                        bad[c] = await targets[c].Pv.ReadBlocksAsync(targets[c].Offset, buffers[c].AsMemory(0, run), cancellationToken).ConfigureAwait(false);
+                        bad[c] = await targets[c].Pv.ReadBlocksAsync(targets[c].Offset, buffers[c].AsMemory(0, run), place.Checksums, cancellationToken).ConfigureAwait(false);
                     }
                     catch (IOException) when (targets.Count > 1)
                     {
@@ -453,7 +456,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
             {
                 try
                 {
-                    await t.Pv.WriteBlocksAsync(t.Offset, chunk, ct).ConfigureAwait(false);
+                    await t.Pv.WriteBlocksAsync(t.Offset, chunk, place.Checksums, ct).ConfigureAwait(false);
                     written++;
                 }
                 catch (IOException e) when (mirror)
@@ -471,7 +474,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                     continue;
                 try
                 {
-                    await t.Pv.WriteBlocksAsync(t.Offset, chunk, ct).ConfigureAwait(false);
+                    await t.Pv.WriteBlocksAsync(t.Offset, chunk, place.Checksums, ct).ConfigureAwait(false);
                 }
                 catch (IOException)
                 {

@@ -222,7 +222,15 @@ public sealed class PhysicalVolume : IDisposable
     /// verifies each against its tag. Blocks never written since allocation read as zeros. Returns
     /// the indexes (within <paramref name="buffer"/>) of blocks whose data does not match.
     /// </summary>
-    public async ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, CancellationToken ct = default)
+    public ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, CancellationToken ct = default) =>
+        ReadBlocksAsync(dataOffset, buffer, verify: true, ct);
+
+    /// <summary>
+    /// Reads whole blocks as <see cref="ReadBlocksAsync(long, Memory{byte}, CancellationToken)"/>
+    /// does; with <paramref name="verify"/> false (an LV created with checksums off) blocks are
+    /// not verified, only those never written are zeroed, and null is returned.
+    /// </summary>
+    public async ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct = default)
     {
         CheckRange(dataOffset, buffer.Length);
         await Io.ReadAsync(Label.DataOffset + dataOffset, buffer, ct).ConfigureAwait(false);
@@ -230,22 +238,36 @@ public sealed class PhysicalVolume : IDisposable
         int count = buffer.Length / BlockSize;
         List<int>? bad = null;
         var span = buffer.Span;
+        var tags = _tags.AsSpan((int)first, count);
         for (int i = 0; i < count; i++)
         {
-            uint tag = Volatile.Read(ref _tags[first + i]);
-            var block = span.Slice(i * BlockSize, BlockSize);
+            uint tag = tags[i];
             if (tag == 0)
-                block.Clear();
-            else if (Checksums.BlockTag(block) != tag)
+                span.Slice(i * BlockSize, BlockSize).Clear();
+            else if (verify && Checksums.BlockTag(span.Slice(i * BlockSize, BlockSize)) != tag)
                 (bad ??= []).Add(i);
         }
         return bad;
     }
 
     /// <summary>Writes whole blocks at <paramref name="dataOffset"/> (block aligned) and records their tags.</summary>
-    public async ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    public ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, CancellationToken ct = default) =>
+        WriteBlocksAsync(dataOffset, data, checksum: true, ct);
+
+    /// <summary>
+    /// Writes whole blocks; with <paramref name="checksum"/> false (an LV created with checksums
+    /// off) no CRC is computed: a block's tag only records that it was written
+    /// (<see cref="UncheckedTag"/>), so it no longer reads as zeros.
+    /// </summary>
+    public async ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, bool checksum, CancellationToken ct = default)
     {
         CheckRange(dataOffset, data.Length);
+        if (!checksum)
+        {
+            await Io.WriteAsync(Label.DataOffset + dataOffset, data, ct).ConfigureAwait(false);
+            MarkWritten(dataOffset / BlockSize, data.Length / BlockSize);
+            return;
+        }
         long first = dataOffset / BlockSize;
         int count = data.Length / BlockSize;
         var fresh = new uint[count];
@@ -294,6 +316,27 @@ public sealed class PhysicalVolume : IDisposable
 
     /// <summary>The stored tag of a block (0 = not written since allocation).</summary>
     internal uint TagOf(long dataOffset) => _tags[dataOffset / BlockSize];
+
+    /// <summary>The tag of a block written by an LV with checksums off: "written", not a CRC.</summary>
+    public const uint UncheckedTag = 1;
+
+    // Blocks of an LV with checksums off: only a first write changes the tag (from "never written").
+    private void MarkWritten(long first, int count)
+    {
+        if (!_tags.AsSpan((int)first, count).Contains(0u))
+            return;
+        lock (_tagLock)
+        {
+            var tags = _tags.AsSpan((int)first, count);
+            for (int i = 0; i < count; i++)
+            {
+                if (tags[i] == 0)
+                    tags[i] = UncheckedTag;
+            }
+            for (long p = first / TagsPerPage; p <= (first + count - 1) / TagsPerPage; p++)
+                _dirtyTagPages.Add(p);
+        }
+    }
 
     private void SetTags(long first, ReadOnlySpan<uint> fresh)
     {

@@ -311,7 +311,7 @@ public sealed partial class VolumeGroup : IDisposable
                 extents = (extents + layout.Areas - 1) / layout.Areas * layout.Areas;
             CheckFree(md, layout, extents, name);
             var segments = Allocator.Allocate(md, layout, 0, extents);
-            created = new LvEntry { Name = name, Id = Guid.NewGuid(), Segments = segments };
+            created = new LvEntry { Name = name, Id = Guid.NewGuid(), Segments = segments, ChecksumsOff = !layout.Checksums };
             // The new extents must read as zeros: reset their block tags durably before the metadata
             // that hands them out is committed.
             ResetExtents(md, segments);
@@ -354,6 +354,21 @@ public sealed partial class VolumeGroup : IDisposable
 
     /// <summary>Opens an LV as a block device.</summary>
     public LogicalVolume OpenLv(string name)
+    {
+        var entry = Metadata.FindLv(name) ?? throw new StorageException($"logical volume {Name}/{name} not found");
+        if (Metadata.FindStore(entry.Id) is not null)
+            throw new StorageException($"{Name}/{name} has snapshots and is written through its snapshot store; open it with OpenDeviceAsync");
+        var lv = new LogicalVolume(this, entry.Id);
+        lock (_openLvs)
+            _openLvs.Add(lv);
+        return lv;
+    }
+
+    /// <summary>
+    /// Opens an LV's own extents for a scrub: also the origin of a snapshot store, and the data
+    /// and metadata LVs of a pool (a scrub repairs copies of blocks, never changes what they hold).
+    /// </summary>
+    public LogicalVolume OpenScrubTarget(string name)
     {
         var entry = Metadata.FindLv(name) ?? throw new StorageException($"logical volume {Name}/{name} not found");
         var lv = new LogicalVolume(this, entry.Id);
@@ -421,6 +436,10 @@ public sealed partial class VolumeGroup : IDisposable
             if (bytes <= thin.Size)
                 throw new StorageException($"{current.Name}/{name} is already {Sizes.Format(thin.Size)}; extend needs a larger size");
             long size = (bytes + PhysicalVolume.BlockSize - 1) / PhysicalVolume.BlockSize * PhysicalVolume.BlockSize;
+            var poolOf = current.ThinPools!.First(p => p.Id == thin.Pool);
+            // Mappings a crashed reduce left past the old end must not reappear in the grown space.
+            await (await OpenThinPoolAsync(poolOf.Name, ct).ConfigureAwait(false))
+                .TruncateDeviceAsync(thin.DeviceId, (thin.Size + poolOf.ChunkSize - 1) / poolOf.ChunkSize, ct).ConfigureAwait(false);
             await CommitAsync(md => md with { Thins = [.. md.Thins!.Select(t => t.Id == thin.Id ? t with { Size = size } : t)] }, ct).ConfigureAwait(false);
             return size;
         }
@@ -449,7 +468,14 @@ public sealed partial class VolumeGroup : IDisposable
             result = lv with { Segments = [.. lv.Segments, .. added] };
             return md with { Lvs = [.. md.Lvs.Select(l => l.Id == lv.Id ? result : l)] };
         }, ct).ConfigureAwait(false);
-        return result!.Extents * Metadata.ExtentSize;
+        long grownBytes = result!.Extents * Metadata.ExtentSize;
+        if (Metadata.FindStore(result.Id) is { } store)
+        {
+            // The origin of a snapshot store reads its new (zeroed) extents through the base.
+            var pool = await OpenThinPoolAsync(store.Name, ct).ConfigureAwait(false);
+            await pool.SetBaseLimitAsync(store.OriginDevice, grownBytes / store.ChunkSize, ct).ConfigureAwait(false);
+        }
+        return grownBytes;
     }
 
     /// <summary>
@@ -459,11 +485,26 @@ public sealed partial class VolumeGroup : IDisposable
     /// </summary>
     public async Task<long> ReduceLvAsync(string name, long bytes, CancellationToken ct = default)
     {
-        if (Metadata.FindThin(name) is not null || Metadata.FindPool(name) is not null)
-            throw new StorageException($"{Name}/{name}: shrinking thin volumes and pools is not supported yet");
         if (bytes <= 0)
             throw new StorageException("reduce needs a positive size; use lv remove to remove the volume");
+        if (Metadata.FindThin(name) is { } thin)
+            return await ReduceThinAsync(thin, bytes, ct).ConfigureAwait(false);
+        if (Metadata.FindPool(name) is not null)
+            throw new StorageException($"{Name}/{name} is a thin pool; pools grow only (shrink its thin volumes instead)");
         var id = FindLv(Metadata, name).Id;
+        if (Metadata.FindStore(id) is { } store)
+        {
+            // Past the new end, the origin's mappings go; snapshots that still read the origin's
+            // extents there keep them.
+            long target = (bytes + Metadata.ExtentSize - 1) / Metadata.ExtentSize * Metadata.ExtentSize / store.ChunkSize;
+            var pool = await OpenThinPoolAsync(store.Name, ct).ConfigureAwait(false);
+            var holder = (Metadata.Thins ?? []).FirstOrDefault(t => t.Pool == store.Id && pool.BaseLimit(t.DeviceId) > target);
+            if (holder is not null)
+                throw new StorageException($"{Name}/{name} cannot shrink below {Sizes.Format(pool.BaseLimit(holder.DeviceId) * store.ChunkSize)} while snapshot {holder.Name} shares its blocks");
+            if (target >= FindLv(Metadata, name).Extents * Metadata.ExtentSize / store.ChunkSize)
+                throw new StorageException($"{Name}/{name} is {Sizes.Format(FindLv(Metadata, name).Extents * Metadata.ExtentSize)}; reduce needs a smaller size");
+            await pool.TruncateDeviceAsync(store.OriginDevice, target, ct).ConfigureAwait(false);
+        }
         if (Metadata.ThinPools?.Any(p => p.DataLv == id || p.MetaLv == id) == true)
             throw new StorageException($"{Name}/{name} belongs to a thin pool and cannot shrink");
         using var quiet = await QuiesceAsync(id, ct).ConfigureAwait(false);

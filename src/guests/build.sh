@@ -27,7 +27,7 @@ REPRO="-ffile-prefix-map=$here=."
 
 # Only outputs this script owns are removed, so a stale ELF of a deleted
 # source cannot linger in bin/.
-for d in isa isa-fail hello exitcode heartbeat bench sbi; do
+for d in isa isa-fail hello exitcode heartbeat bench sbi migbench; do
     rm -f "$out/$d"/*.elf
     mkdir -p "$out/$d"
 done
@@ -71,3 +71,12 @@ build sbi/smp.elf sbi/link.ld "" sbi/smp.S
 build bench/cpubench.elf bench/link.ld "-O2 -ffreestanding -fno-builtin \
     -fno-common -fno-tree-loop-distribute-patterns -Wall -Wextra -Werror" \
     bench/start.S bench/cpubench.c
+
+# Live-migration benchmark guests (tern bench migrate): one source, six cases.
+MIGBENCH="-O2 -ffreestanding -fno-builtin -fno-common -fno-tree-loop-distribute-patterns -Wall -Wextra -Werror"
+build migbench/idle.elf bench/link.ld "$MIGBENCH" bench/start.S migbench/migbench.c
+build migbench/ws.elf bench/link.ld "$MIGBENCH -DWORKING_SET=1" bench/start.S migbench/migbench.c
+build migbench/dirty1k.elf bench/link.ld "$MIGBENCH -DWORKING_SET=1 -DDIRTY_RATE=1000" bench/start.S migbench/migbench.c
+build migbench/dirty10k.elf bench/link.ld "$MIGBENCH -DWORKING_SET=1 -DDIRTY_RATE=10000" bench/start.S migbench/migbench.c
+build migbench/dirty50k.elf bench/link.ld "$MIGBENCH -DWORKING_SET=1 -DDIRTY_RATE=50000" bench/start.S migbench/migbench.c
+build migbench/wfi.elf bench/link.ld "$MIGBENCH -DUSE_WFI=1" bench/start.S migbench/migbench.c

@@ -31,7 +31,10 @@ internal sealed partial class NodeProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static NodeProcess Start(params string[] args)
+    public static NodeProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    // Starts a node with extra environment variables (OTEL_*, TERN_LOG_FORMAT, log levels).
+    public static NodeProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tern.dll"));
@@ -40,6 +43,8 @@ internal sealed partial class NodeProcess : IDisposable
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in environment)
+            psi.Environment[key] = value;
         var node = new NodeProcess(Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet"));
         node._process.OutputDataReceived += (_, e) => node.Line(e.Data);
         node._process.ErrorDataReceived += (_, e) => node.Line(e.Data);

@@ -103,6 +103,7 @@ public static class BenchCommand
         });
         var bench = new Command("bench", "Benchmarks.");
         bench.Subcommands.Add(cpu);
+        bench.Subcommands.Add(MigrateBenchCommand.Create());
         return bench;
     }
 

@@ -55,11 +55,17 @@ public static class NodeCommand
                     Seeds = seedList,
                     MemoryBudgetBytes = memoryBytes,
                     JournalConnectionString = parse.GetValue(journal) ?? Env("TERN_JOURNAL"),
+                    GuestIoSampleEvery = NodeTelemetry.GuestIoSampleEvery(),
                 },
                 HttpHost = parse.GetValue(httpHost) ?? Env("TERN_HTTP_HOST") ?? "127.0.0.1",
                 HttpPort = apiPort ?? 8080,
                 ApiToken = parse.GetValue(token) ?? Env("TERN_API_TOKEN"),
             };
+            if (NodeTelemetry.CheckEnvironment() is { } bad)
+            {
+                err.WriteLine($"tern node start: {bad}.");
+                return RunCommand.UsageError;
+            }
             if (NodeHost.CheckListenAddresses(settings) is { } problem)
             {
                 err.WriteLine($"tern node start: {problem}");

@@ -230,8 +230,9 @@ public static class StorageCommands
         var stripeSize = new Option<string>("--stripe-size", "-I") { Description = "Stripe unit (default 64K)." };
         var mirrors = new Option<int?>("--mirrors", "-m") { Description = "Number of copies, the original included (mirror; default 2). Unlike LVM's -m, which counts extra copies." };
         var thinPool = new Option<string>("--thin-pool") { Description = "The pool of a thin volume (implies --type thin); --size is then its virtual size." };
-        var chunkSize = new Option<string>("--chunk-size") { Description = "Chunk size of a thin pool (default 64K)." };
-        var create = new Command("create", "Create a logical volume, thin pool or thin volume (lvcreate).") { name, size, type, stripes, stripeSize, mirrors, thinPool, chunkSize };
+        var chunkSize = new Option<string>("--chunk-size") { Description = "Chunk size of a thin pool (default 64K; 4K makes a whole-block write to a shared block a remap)." };
+        var checksums = new Option<string>("--checksums") { Description = "on (default) or off: whether every 4 KiB block carries a CRC32C verified on read; fixed at creation." };
+        var create = new Command("create", "Create a logical volume, thin pool or thin volume (lvcreate).") { name, size, type, stripes, stripeSize, mirrors, thinPool, chunkSize, checksums };
         Run(create, "lv create", async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
@@ -240,8 +241,16 @@ public static class StorageCommands
             int? nMirrors = parse.GetValue(mirrors);
             string? poolName = parse.GetValue(thinPool);
             string kind = parse.GetValue(type) ?? (poolName is not null ? "thin" : nMirrors is not null ? "mirror" : nStripes is not null ? "striped" : "linear");
+            bool sums = parse.GetValue(checksums) switch
+            {
+                null or "on" => true,
+                "off" => false,
+                var other => throw new StorageException($"--checksums {other}: expected on or off"),
+            };
             if (kind is "thin" or "thin-pool")
             {
+                if (!sums)
+                    throw new StorageException($"--checksums off applies to linear, striped and mirrored volumes, not --type {kind}");
                 if (nStripes is not null || nMirrors is not null)
                     throw new StorageException($"--type {kind} does not combine with {(nStripes is not null ? "--stripes" : "--mirrors")}");
                 var vg = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
@@ -274,8 +283,8 @@ public static class StorageCommands
             if (layout.Type != SegmentType.Linear && layout.Areas < 2)
                 throw new StorageException($"{(layout.Type == SegmentType.Mirror ? "--mirrors" : "--stripes")} {layout.Areas}: expected at least 2");
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
-            var entry = await group.CreateLvAsync(lvName, bytes, layout, ct).ConfigureAwait(false);
-            output.WriteLine($"Logical volume \"{vgName}/{entry.Name}\" created ({FormatSize(entry.Extents * group.Metadata.ExtentSize)}, {kind}).");
+            var entry = await group.CreateLvAsync(lvName, bytes, layout with { Checksums = sums }, ct).ConfigureAwait(false);
+            output.WriteLine($"Logical volume \"{vgName}/{entry.Name}\" created ({FormatSize(entry.Extents * group.Metadata.ExtentSize)}, {kind}{(sums ? "" : ", checksums off")}).");
             return 0;
         });
         return create;
@@ -297,14 +306,15 @@ public static class StorageCommands
                 {
                     var runtime = await group.OpenThinPoolAsync(tp.Name, ct).ConfigureAwait(false);
                     double used = runtime.Chunks == 0 ? 0 : 100.0 * (runtime.Chunks - runtime.FreeChunks) / runtime.Chunks;
-                    rows.Add(new LvRow(tp.Name, md.Name, "twi--", runtime.Chunks * runtime.ChunkSize, "thin-pool", 0, 0, null, [], null, Math.Round(used, 2)));
+                    string? storeOf = tp.Origin is { } o ? md.Lvs.FirstOrDefault(l => l.Id == o)?.Name : null;
+                    rows.Add(new LvRow(tp.Name, md.Name, "twi--", runtime.Chunks * runtime.ChunkSize, storeOf is null ? "thin-pool" : "snapshot-store", 0, 0, null, [], null, Math.Round(used, 2), storeOf));
                 }
                 foreach (var t in md.Thins ?? [])
                 {
                     var tp = md.ThinPools!.First(p => p.Id == t.Pool);
                     var runtime = await group.OpenThinPoolAsync(tp.Name, ct).ConfigureAwait(false);
                     double used = 100.0 * runtime.MappedChunks(t.DeviceId) * runtime.ChunkSize / t.Size;
-                    rows.Add(new LvRow(t.Name, md.Name, t.Origin is null ? "Vwi--" : "Vwi-s", t.Size, "thin", 0, 0, null, [], tp.Name, Math.Round(Math.Min(used, 100), 2), t.Origin));
+                    rows.Add(new LvRow(t.Name, md.Name, t.Origin is null ? "Vwi--" : "Vwi-s", t.Size, tp.Origin is null ? "thin" : "snapshot", 0, 0, null, [], tp.Name, Math.Round(Math.Min(used, 100), 2), t.Origin));
                 }
                 foreach (var lv in md.Lvs)
                 {
@@ -318,6 +328,11 @@ public static class StorageCommands
                         : Math.Min(s.Extents * md.ExtentSize, (a.DirtyRegions?.Count ?? 0) * VgMetadata.RegionSize)));
                     double sync = degraded ? 0 : copyBytes == 0 ? 100 : Math.Round(100.0 * (copyBytes - behind) / copyBytes, 2);
                     string kind = poolOf.TryGetValue(lv.Id, out var owner) ? (lv.Name.EndsWith("_tmeta", StringComparison.Ordinal) ? "thin-meta" : "thin-data") : type.ToString().ToLowerInvariant();
+                    if (md.FindStore(lv.Id) is { } store)
+                    {
+                        attr = "o" + attr[1..]; // an origin, as lvs marks one
+                        owner = store.Name;
+                    }
                     rows.Add(new LvRow(lv.Name, md.Name, attr, lv.Extents * md.ExtentSize, kind, lv.Segments.Count,
                         lv.Segments.Count == 0 ? 1 : lv.Segments[0].Areas.Count, type == SegmentType.Mirror ? sync : null, [.. devices], owner));
                 }
@@ -395,8 +410,10 @@ public static class StorageCommands
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
             if (group.Metadata.FindThin(lvName) is { } thin)
             {
-                string poolName = group.Metadata.ThinPools!.First(p => p.Id == thin.Pool).Name;
-                throw new StorageException($"{vgName}/{lvName} is a thin volume whose blocks live in pool {poolName}: scrub {vgName}/{poolName}_tdata");
+                var tp = group.Metadata.ThinPools!.First(p => p.Id == thin.Pool);
+                throw new StorageException(tp.Origin is { } o
+                    ? $"{vgName}/{lvName} is a snapshot whose blocks live in {group.Metadata.Lvs.FirstOrDefault(l => l.Id == o)?.Name} and its store: scrub {vgName}/{group.Metadata.Lvs.FirstOrDefault(l => l.Id == o)?.Name}"
+                    : $"{vgName}/{lvName} is a thin volume whose blocks live in pool {tp.Name}: scrub {vgName}/{tp.Name}_tdata");
             }
             if (group.Metadata.FindPool(lvName) is not null)
                 throw new StorageException($"{vgName}/{lvName} is a thin pool: scrub {vgName}/{lvName}_tdata and {vgName}/{lvName}_tmeta");
@@ -407,28 +424,42 @@ public static class StorageCommands
                 sync?.Done();
                 output.WriteLine($"{vgName}/{lvName}: out-of-date mirror regions resynchronised.");
             }
-            using var lv = group.OpenLv(lvName);
-            var bar = ProgressBar.For(parse, "scrub", lv.Length);
-            var result = await lv.ScrubAsync(bar, ct).ConfigureAwait(false);
-            bar?.Done();
-            output.WriteLine($"{lv.Name}: {result.BlocksChecked} blocks checked, {result.Repaired} repaired, {result.Resynced} resynced, {result.Unrepairable} unrepairable.");
-            foreach (var e in lv.IntegrityEvents)
-                output.WriteLine($"  offset {e.LvOffset}: bad copy on {e.Pv} at data offset {e.PvDataOffset}: {(e.Repaired ? "repaired" : "NOT repaired")}");
-            return result.Unrepairable > 0 ? IoError : 0;
+            // An origin with snapshots is scrubbed with its store: its blocks, its snapshots' and the mappings.
+            var names = new List<string> { lvName };
+            if (group.Metadata.FindLv(lvName) is { } entry && group.Metadata.FindStore(entry.Id) is { } store)
+            {
+                names.Add(store.Name + "_tdata");
+                names.Add(store.Name + "_tmeta");
+            }
+            long unrepairable = 0;
+            foreach (string n in names)
+            {
+                using var lv = group.OpenScrubTarget(n);
+                var bar = ProgressBar.For(parse, "scrub", lv.Length);
+                var result = await lv.ScrubAsync(bar, ct).ConfigureAwait(false);
+                bar?.Done();
+                output.WriteLine($"{lv.Name}: {result.BlocksChecked} blocks checked, {result.Repaired} repaired, {result.Resynced} resynced, {result.Unrepairable} unrepairable.");
+                foreach (var e in lv.IntegrityEvents)
+                    output.WriteLine($"  offset {e.LvOffset}: bad copy on {e.Pv} at data offset {e.PvDataOffset}: {(e.Repaired ? "repaired" : "NOT repaired")}");
+                unrepairable += result.Unrepairable;
+            }
+            return unrepairable > 0 ? IoError : 0;
         });
         return scrub;
     }
 
     private static Command LvSnapshot()
     {
-        var origin = new Argument<string>("VG/LV") { Description = "The thin volume to snapshot." };
+        var origin = new Argument<string>("VG/LV") { Description = "The volume to snapshot: linear, striped, mirrored, thin, or a snapshot." };
         var snapName = new Option<string>("--name", "-n") { Description = "Name of the snapshot.", Required = true };
-        var snapshot = new Command("snapshot", "Take a writable snapshot of a thin volume; it shares every chunk until either side writes (lvcreate -s).") { origin, snapName };
+        var storeSize = new Option<string>("--size", "-L") { Description = "Size of the snapshot store a linear, striped or mirrored volume gets with its first snapshot (default: the volume's size)." };
+        var snapshot = new Command("snapshot", "Take a writable snapshot; it shares every block with its origin until either side writes (lvcreate -s).") { origin, snapName, storeSize };
         Run(snapshot, "lv snapshot", async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(origin)!);
+            long? store = parse.GetValue(storeSize) is { } ss ? ParseSize(ss, "--size") : null;
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
-            var snap = await group.SnapshotAsync(lvName, parse.GetValue(snapName)!, ct).ConfigureAwait(false);
+            var snap = await group.SnapshotAsync(lvName, parse.GetValue(snapName)!, store, ct).ConfigureAwait(false);
             output.WriteLine($"Logical volume \"{vgName}/{snap.Name}\" created (snapshot of {lvName}, {FormatSize(snap.Size)}).");
             return 0;
         });
@@ -555,6 +586,8 @@ public static class StorageCommands
             using var target = await OpenEndpointAsync(pool, to, forWrite: true, ct, seekBytes + length).ConfigureAwait(false);
             if (target.IsLv && seekBytes + length > target.Length)
                 throw new StorageException($"{from} has {length} bytes to copy, more than {to} holds from offset {seekBytes} ({target.Length - seekBytes} bytes)");
+            if (target.Device is ThinVolume thin)
+                await CheckThinRoomAsync(source.Device, skipBytes, thin, seekBytes, length, to, ct).ConfigureAwait(false);
             var bar = ProgressBar.For(parse, "copy", length);
             var sw = Stopwatch.StartNew();
             var buffer = new byte[4 << 20];
@@ -573,6 +606,43 @@ public static class StorageCommands
             return 0;
         });
         return copy;
+    }
+
+    // A copy into a thin volume (or snapshot) is refused before it starts when the pool cannot
+    // hold it: the source is read once to find which destination chunks get non-zero data, and
+    // those that would need a new chunk are counted. Zeros where nothing is mapped take no chunk.
+    private static async Task CheckThinRoomAsync(IBlockDevice source, long skip, ThinVolume thin, long seek, long length, string to, CancellationToken ct)
+    {
+        int chunk = thin.ChunkSize;
+        var pieces = new List<(long Chunk, bool Zero)>();
+        var buffer = new byte[4 << 20];
+        long current = -1;
+        bool zero = true;
+        for (long done = 0; done < length;)
+        {
+            int n = (int)Math.Min(buffer.Length, length - done);
+            await source.ReadAsync(skip + done, buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            for (int at = 0; at < n;)
+            {
+                long v = (seek + done + at) / chunk;
+                int piece = (int)Math.Min(n - at, chunk - ((seek + done + at) % chunk));
+                if (v != current)
+                {
+                    if (current >= 0)
+                        pieces.Add((current, zero));
+                    current = v;
+                    zero = true;
+                }
+                zero &= !buffer.AsSpan(at, piece).ContainsAnyExcept((byte)0);
+                at += piece;
+            }
+            done += n;
+        }
+        if (current >= 0)
+            pieces.Add((current, zero));
+        long needed = await thin.CountNewChunksAsync(pieces, ct).ConfigureAwait(false);
+        if (needed > thin.FreeChunks)
+            throw new InsufficientSpaceException($"{to}: thin pool {thin.PoolName} has {Sizes.Format(thin.FreeChunks * chunk)} free, the copy needs {Sizes.Format(needed * chunk)}; nothing was copied");
     }
 
     private static long ParseOffset(string text, string option)

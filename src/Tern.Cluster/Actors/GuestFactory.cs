@@ -2,6 +2,7 @@
 using Tern.Cluster.Protocol;
 using Tern.Machine;
 using Tern.Machine.Boot;
+using Tern.Machine.Devices;
 using Tern.Machine.Devices.Virtio;
 
 namespace Tern.Cluster.Actors;
@@ -13,8 +14,9 @@ public static class GuestFactory
     /// Loads the spec's images, builds and boots the machine, and wraps it in a
     /// <see cref="MachineThread"/> (not yet started). Throws <see cref="InvalidImageException"/>,
     /// <see cref="IOException"/> or <see cref="ArgumentException"/> for a spec this host cannot run.
+    /// One disk operation in <paramref name="ioSampleEvery"/> is traced (0: none); all are counted.
     /// </summary>
-    public static MachineThread Build(VmSpec spec, long generation)
+    public static MachineThread Build(VmSpec spec, long generation, int ioSampleEvery = 0)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var images = new BootImages
@@ -33,7 +35,7 @@ public static class GuestFactory
                 foreach (var disk in spec.Disks)
                 {
                     var backend = new FileBlockBackend(disk);
-                    machine.AttachVirtio(slot++, new VirtioBlk(backend), 2, backend);
+                    machine.AttachVirtio(slot++, new VirtioBlk(new ObservedBlockBackend(backend, spec.Name, ioSampleEvery)), 2, backend);
                 }
                 machine.Boot(images);
                 return machine;

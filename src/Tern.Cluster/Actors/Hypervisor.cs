@@ -1,7 +1,6 @@
 // One per node: boots the guests controllers send it, refuses those that do not fit (with
 // the reason), stops them on request, and reports every guest's end to its controller.
 using Akka.Actor;
-using Akka.Event;
 using Tern.Cluster.Protocol;
 using Tern.Cluster.State;
 using Tern.Cluster.Telemetry;
@@ -16,12 +15,15 @@ public sealed class Hypervisor : ReceiveActor
     private readonly IActorRef _controllers;
     private readonly IActorRef _hostAgent;
     private readonly Dictionary<string, IActorRef> _guests = new(StringComparer.Ordinal);
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HostTelemetry _telemetry;
+    private readonly HostMeters _meters;
 
     /// <summary>Creates the hypervisor of host <paramref name="hostName"/>.</summary>
-    public Hypervisor(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent)
+    public Hypervisor(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent, HostTelemetry? telemetry = null)
     {
         _hostName = hostName;
+        _telemetry = telemetry ?? HostTelemetry.None;
+        _meters = TernMetrics.RegisterHost(hostName, memoryBudgetBytes);
         _state = new HypervisorState(memoryBudgetBytes, harts);
         _controllers = controllers;
         _hostAgent = hostAgent;
@@ -51,8 +53,11 @@ public sealed class Hypervisor : ReceiveActor
     }
 
     /// <summary>Props for the hypervisor.</summary>
-    public static Props Props(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent) =>
-        Akka.Actor.Props.Create(() => new Hypervisor(hostName, memoryBudgetBytes, harts, controllers, hostAgent));
+    public static Props Props(string hostName, ulong memoryBudgetBytes, int harts, IActorRef controllers, IActorRef hostAgent, HostTelemetry? telemetry = null) =>
+        Akka.Actor.Props.Create(() => new Hypervisor(hostName, memoryBudgetBytes, harts, controllers, hostAgent, telemetry));
+
+    /// <inheritdoc/>
+    protected override void PostStop() => _meters.Dispose();
 
     /// <inheritdoc/>
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
@@ -72,7 +77,7 @@ public sealed class Hypervisor : ReceiveActor
         Machine.MachineThread machine;
         try
         {
-            machine = GuestFactory.Build(start.Spec, start.Generation);
+            machine = GuestFactory.Build(start.Spec, start.Generation, _telemetry.GuestIoSampleEvery);
         }
         catch (Exception e) when (e is Machine.Boot.InvalidImageException or IOException or ArgumentException or UnauthorizedAccessException)
         {
@@ -80,17 +85,20 @@ public sealed class Hypervisor : ReceiveActor
             Refuse(start, $"cannot boot: {e.Message}");
             return;
         }
-        var guest = Context.ActorOf(VmActor.Props(start.VmId, start.Generation, machine, () => GuestFactory.Build(start.Spec, start.Generation)), $"{start.VmId}.{start.Generation}");
+        var guest = Context.ActorOf(
+            VmActor.Props(start.VmId, start.Generation, machine, () => GuestFactory.Build(start.Spec, start.Generation, _telemetry.GuestIoSampleEvery), _meters.Guest(start.VmId, start.Generation)),
+            $"{start.VmId}.{start.Generation}");
         Context.Watch(guest);
         _guests[start.VmId] = guest;
-        _log.Info("started VM {0} generation {1} ({2} MiB, {3} harts)", start.VmId, start.Generation, start.Spec.MemoryBytes >> 20, start.Spec.Harts);
+        HypervisorLog.Started(_telemetry.Log, start.VmId, start.Generation, _hostName, start.Spec.MemoryBytes >> 20, start.Spec.Harts);
         Sender.Tell(new GuestStarted(start.VmId, start.Generation, _hostName));
         PublishUsage();
     }
 
     private void Refuse(StartGuest start, string reason)
     {
-        _log.Info("refused VM {0} generation {1}: {2}", start.VmId, start.Generation, reason);
+        HypervisorLog.Refused(_telemetry.Log, start.VmId, start.Generation, _hostName, reason);
+        TernMetrics.GuestStartFailures.Add(1, new KeyValuePair<string, object?>("tern.host", _hostName));
         System.Diagnostics.Activity.Current?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, reason);
         Sender.Tell(new GuestRefused(start.VmId, start.Generation, reason));
         PublishUsage(); // clears the scheduler's reservation for the refused guest
@@ -112,10 +120,14 @@ public sealed class Hypervisor : ReceiveActor
             return;
         if (_guests.Remove(vmId, out var guest))
             Context.Unwatch(guest);
-        _log.Info("VM {0} generation {1} ended: {2}", vmId, generation, reason);
+        HypervisorLog.Ended(_telemetry.Log, vmId, generation, _hostName, reason);
         _controllers.Tell(new GuestExited(vmId, generation, reason));
         PublishUsage();
     }
 
-    private void PublishUsage() => _hostAgent.Tell(new HostUsageChanged(_state.UsedMemoryBytes, _state.Guests.Count));
+    private void PublishUsage()
+    {
+        _meters.SetUsage(_state.UsedMemoryBytes, _state.Guests.Count);
+        _hostAgent.Tell(new HostUsageChanged(_state.UsedMemoryBytes, _state.Guests.Count));
+    }
 }

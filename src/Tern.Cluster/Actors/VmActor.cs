@@ -29,6 +29,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers
     private readonly string _vmId;
     private readonly long _generation;
     private readonly Func<MachineThread> _rebuild;
+    private readonly Telemetry.GuestMeter? _meter;
     private MachineThread _machine;
     private readonly HashSet<IActorRef> _subscribers = [];
     private readonly Queue<byte[]> _backlog = new();
@@ -36,9 +37,13 @@ public sealed class VmActor : ReceiveActor, IWithTimers
     private int _backlogSize;
     private bool _stopRequested;
 
-    /// <summary>Creates the actor for a built (not started) machine; <paramref name="rebuild"/> makes a fresh one when the guest resets.</summary>
-    public VmActor(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild)
+    /// <summary>
+    /// Creates the actor for a built (not started) machine; <paramref name="rebuild"/> makes a fresh
+    /// one when the guest resets; <paramref name="meter"/> (disposed when the actor stops) reports its figures.
+    /// </summary>
+    public VmActor(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild, Telemetry.GuestMeter? meter = null)
     {
+        _meter = meter;
         _vmId = vmId;
         _generation = generation;
         _machine = machine;
@@ -48,6 +53,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers
             if (_pending.WrittenCount == 0)
                 Timers.StartSingleTimer("flush", Flush.Instance, FlushDelay);
             _pending.Write(c.Data.Span);
+            _meter?.ConsoleWritten(c.Data.Length);
         });
         Receive<Flush>(_ => FlushConsole());
         Receive<AttachConsole>(_ =>
@@ -75,6 +81,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers
             }
             catch (Exception e) when (e is Machine.Boot.InvalidImageException or IOException or ArgumentException or UnauthorizedAccessException)
             {
+                _meter?.Exited("crashed");
                 Context.Parent.Tell(new GuestEnded(_vmId, _generation, $"the guest reset and could not boot again: {e.Message}"));
                 Context.Stop(Self);
                 return;
@@ -92,6 +99,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers
                     ExitReason.PowerOff => $"powered off with code {_machine.ExitCode}",
                     var r => r?.ToString().ToLowerInvariant() ?? "ended",
                 };
+            _meter?.Exited(f.Error is not null ? "crashed" : _stopRequested ? "stopped" : f.Reason == ExitReason.PowerOff ? "powered-off" : "other");
             Context.Parent.Tell(new GuestEnded(_vmId, _generation, reason));
             var ended = new ConsoleEnded(_vmId, _generation, reason);
             foreach (var s in _subscribers)
@@ -104,8 +112,8 @@ public sealed class VmActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>Props for a guest.</summary>
-    public static Props Props(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild) =>
-        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, machine, rebuild));
+    public static Props Props(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild, Telemetry.GuestMeter? meter = null) =>
+        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, machine, rebuild, meter));
 
     /// <inheritdoc/>
     protected override void PreStart() => Launch();
@@ -115,12 +123,17 @@ public sealed class VmActor : ReceiveActor, IWithTimers
         var self = Self;
         var machine = _machine;
         machine.ConsoleOutput += bytes => self.Tell(new ConsoleChunk(bytes));
+        _meter?.Attach(machine);
         machine.Start();
         machine.Completion.PipeTo(self, success: r => new Finished(machine, r, null), failure: e => new Finished(machine, null, e));
     }
 
     /// <inheritdoc/>
-    protected override void PostStop() => _machine.Dispose();
+    protected override void PostStop()
+    {
+        _meter?.Dispose();
+        _machine.Dispose();
+    }
 
     private void FlushConsole()
     {

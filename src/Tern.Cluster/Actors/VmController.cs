@@ -26,6 +26,7 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private VmControllerState _state = VmControllerState.Empty;
     private IActorRef? _host;
+    private System.Diagnostics.Activity? _operation;
 
     /// <summary>Creates the controller of VM <paramref name="vmId"/>.</summary>
     public VmController(string vmId, IActorRef scheduler, TimeSpan guestTimeout)
@@ -48,6 +49,13 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
 
     /// <inheritdoc/>
     public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc/>
+    protected override void PostStop()
+    {
+        EndOperation();
+        base.PostStop();
+    }
 
     /// <summary>Props for the controller of <paramref name="vmId"/>.</summary>
     public static Props Props(string vmId, IActorRef scheduler, TimeSpan guestTimeout) =>
@@ -189,12 +197,9 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     private void BeginStart(VmSpec spec, bool create, TraceContext? trace)
     {
         var replyTo = Sender;
-        var span = TernTracing.Start(create ? "vm.create" : "vm.start", trace, System.Diagnostics.ActivityKind.Server);
-        span?.SetTag("tern.vm", _vmId);
-        var context = TernTracing.Capture();
+        var context = BeginOperation(create ? "vm.create" : "vm.start", trace);
         _scheduler.Ask<object>(new PlaceVm(_vmId, spec.MemoryBytes, spec.Harts, spec.PreferredHost, context), _guestTimeout)
             .PipeTo(Self, failure: e => new PlacementRefused(_vmId, $"the scheduler did not answer: {e.GetBaseException().Message}"));
-        span?.Stop();
         BecomeStacked(() =>
         {
             Command<VmPlaced>(p =>
@@ -272,10 +277,10 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     private void BeginStop(bool delete, TraceContext? trace)
     {
         var replyTo = Sender;
-        using var span = TernTracing.Start(delete ? "vm.delete" : "vm.stop", trace, System.Diagnostics.ActivityKind.Server);
-        span?.SetTag("tern.vm", _vmId);
+        var context = BeginOperation(delete ? "vm.delete" : "vm.stop", trace);
         if (!_state.OnHost)
         {
+            EndOperation();
             var last = _state.ToStatus(_vmId);
             if (delete)
             {
@@ -301,7 +306,6 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
             return;
         }
         long generation = _state.Generation;
-        var context = TernTracing.Capture();
         Persist(new VmStopRequested(), e =>
         {
             Apply(e);
@@ -353,8 +357,29 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
             Stash.Stash();
     }
 
+    // An operation (create, start, stop, delete) is one span from the command to its outcome,
+    // over several messages; the context it returns goes into the messages it sends.
+    private TraceContext? BeginOperation(string name, TraceContext? trace)
+    {
+        EndOperation();
+        _operation = TernTracing.StartDetached(name, trace, System.Diagnostics.ActivityKind.Server);
+        _operation?.SetTag("tern.vm", _vmId);
+        return TernTracing.Capture(_operation, trace);
+    }
+
+    private void EndOperation()
+    {
+        if (_operation is null)
+            return;
+        _operation.SetTag("tern.host", _state.Host);
+        _operation.SetTag("tern.generation", _state.Generation);
+        TernTracing.StopDetached(_operation);
+        _operation = null;
+    }
+
     private void Finish()
     {
+        EndOperation();
         Timers.Cancel("op");
         Context.UnbecomeStacked();
         Stash.UnstashAll();
@@ -368,6 +393,7 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
 
     private void Reject(Refusal refusal, IActorRef? to = null)
     {
+        _operation?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, refusal.Reason);
         (to ?? Sender).Tell(new CommandRejected(_vmId, refusal.Reason, refusal.Kind));
         PassivateIfGone();
     }

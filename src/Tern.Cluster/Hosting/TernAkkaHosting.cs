@@ -7,8 +7,11 @@ using Akka.Cluster.Hosting.SBR;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Tern.Cluster.Actors;
 using Tern.Cluster.Protocol;
+using Tern.Cluster.Telemetry;
 
 namespace Tern.Cluster.Hosting;
 
@@ -48,7 +51,7 @@ public static class TernAkkaHosting
                     JournalPluginId = TernHocon.JournalPluginId,
                     SnapshotPluginId = TernHocon.SnapshotPluginId,
                 })
-            .WithActors((system, registry) =>
+            .WithActors((system, registry, resolver) =>
             {
                 var cluster = Akka.Cluster.Cluster.Get(system);
                 var self = cluster.SelfAddress;
@@ -56,11 +59,18 @@ public static class TernAkkaHosting
                 var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval), ActorNames.HostAgent);
                 registry.Register<HostAgentKey>(agent);
                 var hypervisor = system.ActorOf(
-                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent),
+                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver)),
                     ActorNames.Hypervisor);
                 registry.Register<HypervisorKey>(hypervisor);
                 if (options.Seeds.Count == 0)
                     cluster.Join(self);
             });
+    }
+
+    // The hypervisor logs through the host's ILoggerFactory (so lines carry trace ids) when there is one.
+    private static HostTelemetry HostTelemetryFor(TernNodeOptions options, Akka.DependencyInjection.IDependencyResolver resolver)
+    {
+        var loggers = resolver.GetService<ILoggerFactory>();
+        return new HostTelemetry(loggers?.CreateLogger<Hypervisor>() ?? (ILogger)NullLogger.Instance, options.GuestIoSampleEvery);
     }
 }

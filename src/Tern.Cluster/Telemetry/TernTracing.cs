@@ -1,5 +1,6 @@
 // Trace propagation across actor messages: capture the current W3C context into a message,
-// and restore it as the parent of the receiver's span.
+// and restore it as the parent of the receiver's span. Span names are listed in docs/cluster.md
+// (Observability); a test fails when one is emitted that the page does not name.
 using System.Diagnostics;
 using Tern.Cluster.Protocol;
 
@@ -21,11 +22,42 @@ public static class TernTracing
         return current is null ? null : new TraceContext(current.Id!, current.TraceStateString);
     }
 
+    /// <summary>
+    /// The context of <paramref name="span"/> for a message; when no span was recorded (nobody
+    /// listens on this node), the incoming <paramref name="fallback"/> travels on unchanged so
+    /// the trace still joins up on nodes that do listen.
+    /// </summary>
+    public static TraceContext? Capture(Activity? span, TraceContext? fallback) =>
+        span is null ? fallback : new TraceContext(span.Id!, span.TraceStateString);
+
     /// <summary>Starts a span whose parent is the context carried in a message (if any).</summary>
     public static Activity? Start(string name, TraceContext? parent, ActivityKind kind = ActivityKind.Internal)
     {
         if (parent is not null && ActivityContext.TryParse(parent.TraceParent, parent.TraceState, out var context))
             return Source.StartActivity(name, kind, context);
         return Source.StartActivity(name, kind);
+    }
+
+    /// <summary>
+    /// Starts a span that outlives the current message (an operation of an actor that spans
+    /// several messages) without making it the thread's current activity: an actor's dispatcher
+    /// thread runs other actors next, and they must not inherit it. Stop it with <see cref="StopDetached"/>.
+    /// </summary>
+    public static Activity? StartDetached(string name, TraceContext? parent, ActivityKind kind = ActivityKind.Internal)
+    {
+        var previous = Activity.Current;
+        var span = Start(name, parent, kind);
+        Activity.Current = previous;
+        return span;
+    }
+
+    /// <summary>Ends a span from <see cref="StartDetached"/>, leaving the thread's current activity as it was.</summary>
+    public static void StopDetached(Activity? span)
+    {
+        if (span is null)
+            return;
+        var previous = Activity.Current;
+        span.Stop();
+        Activity.Current = previous;
     }
 }

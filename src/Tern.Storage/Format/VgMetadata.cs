@@ -85,6 +85,10 @@ public sealed record LvEntry
     /// <summary>Segments in logical order, contiguous from extent 0.</summary>
     public required IReadOnlyList<SegmentEntry> Segments { get; init; }
 
+    /// <summary>Created with block checksums off: blocks are neither checksummed on write nor verified on read.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool ChecksumsOff { get; init; }
+
     /// <summary>Size in extents.</summary>
     [JsonIgnore]
     public long Extents => Segments.Count == 0 ? 0 : Segments[^1].StartExtent + Segments[^1].Extents;
@@ -107,6 +111,16 @@ public sealed record ThinPoolEntry
 
     /// <summary>Chunk size in bytes.</summary>
     public required int ChunkSize { get; init; }
+
+    /// <summary>
+    /// For a snapshot store: the LV whose snapshots the pool holds. That LV's own extents are the
+    /// pool's base: every device reads a chunk it does not map from the same chunk of this LV.
+    /// </summary>
+    public Guid? Origin { get; init; }
+
+    /// <summary>For a snapshot store: the device number through which the origin LV itself is written.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int OriginDevice { get; init; }
 }
 
 /// <summary>A thin volume (or a thin snapshot, which is one too) of a pool.</summary>
@@ -186,7 +200,10 @@ public sealed record VgMetadata
     /// <summary>Finds a thin volume by name.</summary>
     public ThinEntry? FindThin(string name) => Thins?.FirstOrDefault(t => t.Name == name);
 
-    /// <summary>Whether a name is taken by an LV, a pool or a thin volume.</summary>
+    /// <summary>The snapshot store of an LV, if it has one.</summary>
+    public ThinPoolEntry? FindStore(Guid origin) => ThinPools?.FirstOrDefault(p => p.Origin == origin);
+
+    /// <summary>Whether a name is used by an LV, a thin pool or a thin volume.</summary>
     public bool NameTaken(string name) => FindLv(name) is not null || FindPool(name) is not null || FindThin(name) is not null;
 }
 

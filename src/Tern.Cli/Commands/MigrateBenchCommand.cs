@@ -1,0 +1,240 @@
+// `tern bench migrate [--qemu] [--runs N] [--cases idle,ws,1k,10k,50k,wfi] [--time-limit S] [--json]`:
+// for each benchmark guest, boots it, lets it warm up and migrates it between two Tern machines
+// over loopback TCP; with --qemu the same guest also migrates between two qemu-system-riscv64
+// processes, once with QEMU's defaults and once with downtime-limit 10 ms and unlimited
+// bandwidth. Prints the medians over the runs as a table (or one JSON object per case) and
+// the issue's targets, met or not met. Exit status 1 when a Tern migration failed, lost the
+// guest's heartbeat or corrupted its memory.
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Tern.Migration;
+
+namespace Tern.Cli.Commands;
+
+/// <summary>The `tern bench migrate` verb.</summary>
+public static class MigrateBenchCommand
+{
+    private const string Tern = "tern", QemuDefault = "qemu-default", QemuTuned = "qemu-tuned";
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var qemu = new Option<bool>("--qemu") { Description = "Also migrate each guest between two qemu-system-riscv64 processes (defaults, and tuned: downtime-limit 10 ms, unlimited bandwidth)." };
+        var runs = new Option<int>("--runs") { Description = "Migrations per case and system (the table shows medians).", DefaultValueFactory = _ => 3 };
+        var cases = new Option<string>("--cases") { Description = "Comma-separated cases: idle, ws, 1k, 10k, 50k, wfi.", DefaultValueFactory = _ => string.Join(',', MigrationBenchCase.All.Select(c => c.Name)) };
+        var timeLimit = new Option<int>("--time-limit") { Description = "Seconds a migration may take before it is cancelled.", DefaultValueFactory = _ => 10 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per case." };
+        var migrate = new Command("migrate", "Live-migrate the benchmark guests (idle, 192 MiB working set, 1k/10k/50k dirtied pages/s, WFI) and report total time, setup time, downtime, bytes and rounds.")
+        {
+            qemu, runs, cases, timeLimit, json,
+        };
+        migrate.SetAction(async (parse, ct) =>
+        {
+            var err = parse.InvocationConfiguration.Error;
+            var output = parse.InvocationConfiguration.Output;
+            int n = parse.GetValue(runs);
+            if (n is < 1 or > 20)
+            {
+                await err.WriteLineAsync("tern bench migrate: --runs must be between 1 and 20.").ConfigureAwait(false);
+                return RunCommand.UsageError;
+            }
+            int limitSeconds = parse.GetValue(timeLimit);
+            if (limitSeconds is < 1 or > 300)
+            {
+                await err.WriteLineAsync("tern bench migrate: --time-limit must be between 1 and 300 seconds.").ConfigureAwait(false);
+                return RunCommand.UsageError;
+            }
+            var selected = new List<MigrationBenchCase>();
+            foreach (string name in parse.GetValue(cases)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var c = MigrationBenchCase.All.FirstOrDefault(c => c.Name == name);
+                if (c is null)
+                {
+                    await err.WriteLineAsync($"tern bench migrate: unknown case '{name}' (known: {string.Join(", ", MigrationBenchCase.All.Select(c => c.Name))}).").ConfigureAwait(false);
+                    return RunCommand.UsageError;
+                }
+                if (!selected.Contains(c))
+                    selected.Add(c);
+            }
+            if (selected.Count == 0)
+            {
+                await err.WriteLineAsync("tern bench migrate: --cases names no case.").ConfigureAwait(false);
+                return RunCommand.UsageError;
+            }
+            return await Run(selected, n, parse.GetValue(qemu), new MigrationBenchLimits(TimeSpan.FromSeconds(limitSeconds)), parse.GetValue(json), output, err, ct).ConfigureAwait(false);
+        });
+        return migrate;
+    }
+
+    private static async Task<int> Run(List<MigrationBenchCase> cases, int runs, bool withQemu, MigrationBenchLimits limits, bool asJson, TextWriter output, TextWriter err, CancellationToken ct)
+    {
+        bool ok = true;
+        string qemuDefaults = "";
+        var summaries = new List<CaseSummary>();
+        if (!asJson)
+        {
+            await output.WriteLineAsync($"tern bench migrate: {runs} run(s) per case, guests of 256 MiB, migration time limit {limits.MigrationLimit.TotalSeconds:F0} s; medians over completed runs").ConfigureAwait(false);
+            await output.WriteLineAsync(Header).ConfigureAwait(false);
+        }
+        string dir = Directory.CreateTempSubdirectory("tern-migbench-").FullName;
+        try
+        {
+            foreach (var c in cases)
+            {
+                byte[] image = BenchCommand.LoadEmbedded(c.Resource);
+                string elf = Path.Combine(dir, $"{c.Name}.elf");
+                await File.WriteAllBytesAsync(elf, image, ct).ConfigureAwait(false);
+                var results = new Dictionary<string, List<MigrationRun>> { [Tern] = [] };
+                if (withQemu)
+                {
+                    results[QemuDefault] = [];
+                    results[QemuTuned] = [];
+                }
+                long nonZero = 0;
+                for (int i = 1; i <= runs; i++)
+                {
+                    // Interleaved, so that noise from the rest of the machine falls on every system alike.
+                    var (tern, nz) = await TernMigrationBench.RunAsync(image, limits, ct).ConfigureAwait(false);
+                    nonZero = Math.Max(nonZero, nz);
+                    results[Tern].Add(tern);
+                    await Progress(err, c, i, runs, Tern, tern).ConfigureAwait(false);
+                    if (!withQemu)
+                        continue;
+                    foreach (var (system, tuned) in new[] { (QemuDefault, false), (QemuTuned, true) })
+                    {
+                        var (q, parameters) = await QemuMigrationBench.RunAsync(elf, tuned, limits, ct).ConfigureAwait(false);
+                        if (!tuned && parameters.Length > 0)
+                            qemuDefaults = parameters;
+                        results[system].Add(q);
+                        await Progress(err, c, i, runs, system, q).ConfigureAwait(false);
+                    }
+                }
+                var summary = new CaseSummary(c, runs, nonZero, results.ToDictionary(r => r.Key, r => Summarize(r.Value)));
+                summaries.Add(summary);
+                ok &= results[Tern].All(r => r.Completed && r.HeartbeatContinued == true && r.Verify == "ok");
+                if (asJson)
+                    await output.WriteLineAsync(Json(summary, qemuDefaults)).ConfigureAwait(false);
+                else
+                    await PrintRows(output, summary).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        if (!asJson)
+        {
+            if (withQemu)
+                await output.WriteLineAsync($"qemu-default: QEMU's own parameters ({qemuDefaults}); qemu-tuned: downtime-limit {QemuMigrationBench.TunedDowntimeLimitMs} ms, max-bandwidth unlimited").ConfigureAwait(false);
+            await output.WriteLineAsync("targets (issue 7, Tern medians):").ConfigureAwait(false);
+            foreach (var t in summaries.SelectMany(Targets))
+                await output.WriteLineAsync($"  {t.Target,-44} {(t.Met ? "met" : "NOT MET"),-8} {t.Value}").ConfigureAwait(false);
+        }
+        return ok ? 0 : 1;
+    }
+
+    private static Task Progress(TextWriter err, MigrationBenchCase c, int i, int runs, string system, MigrationRun r) =>
+        err.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+            $"migrate {c.Name} run {i}/{runs} {system}: {r.Status}, total {r.TotalTimeMs:F0} ms, downtime {r.DowntimeMs:F1} ms, {r.BytesSent / 1048576.0:F1} MiB, {r.Rounds} rounds, heartbeat {Yes(r.HeartbeatContinued)}, verify {r.Verify}{(r.Detail.Length > 0 ? "; " + r.Detail : "")}"));
+
+    private static string Yes(bool? b) => b switch { true => "yes", false => "no", null => "n/a" };
+
+    /// <summary>Medians over the completed runs (over all runs when none completed).</summary>
+    private sealed record SystemSummary(int Runs, int Completed, string Status, double TotalTimeMs, double SetupTimeMs, double DowntimeMs, long BytesSent, int Rounds, int HeartbeatContinued, string Verify, double DirtyPagesRate);
+
+    private sealed record CaseSummary(MigrationBenchCase Case, int Runs, long NonZeroBytes, Dictionary<string, SystemSummary> Systems);
+
+    private static SystemSummary Summarize(List<MigrationRun> runs)
+    {
+        var done = runs.Where(r => r.Completed).ToList();
+        var basis = done.Count > 0 ? done : runs;
+        string status = done.Count == runs.Count ? "completed" : runs.First(r => !r.Completed).Status;
+        string verify = runs.All(r => r.Verify == "ok") ? "ok" : runs.First(r => r.Verify != "ok").Verify;
+        return new SystemSummary(runs.Count, done.Count, status,
+            Median(basis.Select(r => r.TotalTimeMs)), Median(basis.Select(r => r.SetupTimeMs)), Median(basis.Select(r => r.DowntimeMs)),
+            (long)Median(basis.Select(r => (double)r.BytesSent)), (int)Math.Round(Median(basis.Select(r => (double)r.Rounds))),
+            runs.Count(r => r.HeartbeatContinued == true), verify, Median(runs.Select(r => r.DirtyPagesRate)));
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        if (v.Length == 0)
+            return 0;
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[(v.Length / 2) - 1] + v[v.Length / 2]) / 2;
+    }
+
+    private const string Header = "case  system        done  total ms  setup ms  downtime ms  MiB sent  /nonzero  rounds  heartbeat  verify  dirtied/s  status";
+
+    private static async Task PrintRows(TextWriter output, CaseSummary s)
+    {
+        foreach (var (system, m) in s.Systems)
+        {
+            string ratio = s.NonZeroBytes > 0 ? (m.BytesSent / (double)s.NonZeroBytes).ToString("F2", CultureInfo.InvariantCulture) : "-";
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"{s.Case.Name,-5} {system,-13} {m.Completed}/{m.Runs,-2} {m.TotalTimeMs,9:F1} {m.SetupTimeMs,9:F1} {m.DowntimeMs,12:F1} {m.BytesSent / 1048576.0,9:F1} {ratio,9} {m.Rounds,7} {m.HeartbeatContinued + "/" + m.Runs,10}  {Short(m.Verify),-6} {m.DirtyPagesRate,10:F0}  {m.Status}")).ConfigureAwait(false);
+        }
+    }
+
+    private static string Short(string verify) => verify.StartsWith("migbench FAIL", StringComparison.Ordinal) ? "FAIL" : verify;
+
+    private sealed record TargetCheck(string Target, bool Met, string Value);
+
+    // The issue's targets that this case can check, on Tern's medians.
+    private static IEnumerable<TargetCheck> Targets(CaseSummary s)
+    {
+        var t = s.Systems[Tern];
+        string name = s.Case.Name;
+        yield return new($"{name}: median downtime <= 5 ms", t.Completed > 0 && t.DowntimeMs <= 5, Ms(t.DowntimeMs));
+        if (name == "ws")
+            yield return new("ws: median total time <= 0.6 s", t.Completed > 0 && t.TotalTimeMs <= 600, Ms(t.TotalTimeMs));
+        if (name == "10k")
+            yield return new("10k: median total time <= 1 s", t.Completed > 0 && t.TotalTimeMs <= 1000, Ms(t.TotalTimeMs));
+        if (name == "50k")
+        {
+            int limit = new MigrationOptions().MaxRounds;
+            yield return new($"50k: converges (completed under {limit} rounds)", t.Completed == t.Runs && t.Rounds <= limit, $"{t.Completed}/{t.Runs} completed, {t.Rounds} rounds");
+        }
+        if (name is "idle" or "ws")
+        {
+            double ratio = s.NonZeroBytes > 0 ? t.BytesSent / (double)s.NonZeroBytes : double.PositiveInfinity;
+            yield return new($"{name}: bytes sent <= 1.1x non-zero memory", ratio <= 1.1,
+                string.Create(CultureInfo.InvariantCulture, $"{ratio:F2}x ({t.BytesSent / 1048576.0:F2} MiB for {s.NonZeroBytes / 1048576.0:F2} MiB)"));
+        }
+        if (name == "wfi")
+            yield return new("wfi: heartbeat after every migration", t.HeartbeatContinued == t.Runs, $"{t.HeartbeatContinued}/{t.Runs}");
+    }
+
+    private static string Ms(double ms) => string.Create(CultureInfo.InvariantCulture, $"{ms:F1} ms");
+
+    private static string Json(CaseSummary s, string qemuDefaults)
+    {
+        static Dictionary<string, object?> System(SystemSummary m) => new()
+        {
+            ["status"] = m.Status,
+            ["runs"] = m.Runs,
+            ["completed"] = m.Completed,
+            ["total_time_ms"] = Math.Round(m.TotalTimeMs, 2),
+            ["setup_time_ms"] = Math.Round(m.SetupTimeMs, 2),
+            ["downtime_ms"] = Math.Round(m.DowntimeMs, 2),
+            ["bytes_sent"] = m.BytesSent,
+            ["rounds"] = m.Rounds,
+            ["heartbeat_continued"] = m.HeartbeatContinued,
+            ["verify"] = m.Verify,
+            ["dirty_pages_rate"] = Math.Round(m.DirtyPagesRate),
+        };
+        var o = new Dictionary<string, object?>
+        {
+            ["case"] = s.Case.Name,
+            ["runs"] = s.Runs,
+            ["nonzero_bytes"] = s.NonZeroBytes,
+            ["tern"] = System(s.Systems[Tern]),
+            ["qemu_default"] = s.Systems.TryGetValue(QemuDefault, out var d) ? System(d) : null,
+            ["qemu_tuned"] = s.Systems.TryGetValue(QemuTuned, out var q) ? System(q) : null,
+            ["qemu_default_parameters"] = s.Systems.ContainsKey(QemuDefault) ? qemuDefaults : null,
+            ["targets"] = Targets(s).Select(t => new Dictionary<string, object> { ["target"] = t.Target, ["met"] = t.Met, ["value"] = t.Value }).ToList(),
+        };
+        return JsonSerializer.Serialize(o);
+    }
+}

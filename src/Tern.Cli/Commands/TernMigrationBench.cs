@@ -1,0 +1,127 @@
+// One Tern migration for `tern bench migrate`: boots a benchmark guest in this process (host
+// clock, 256 MiB), lets it warm up, moves it to a second machine over a loopback TCP connection
+// with MigrationSource/MigrationTarget, then checks that the destination keeps its heartbeat
+// and finds its working set intact.
+using System.Net;
+using System.Net.Sockets;
+using Tern.Machine;
+using Tern.Machine.Snapshot;
+using Tern.Migration;
+using Tern.Riscv;
+
+namespace Tern.Cli.Commands;
+
+/// <summary>Migrates a benchmark guest between two Tern machines in one process.</summary>
+public static class TernMigrationBench
+{
+    /// <summary>
+    /// Boots <paramref name="image"/>, migrates it once and returns the figures and the guest's
+    /// non-zero memory at the start of the migration.
+    /// </summary>
+    public static async Task<(MigrationRun Run, long NonZeroBytes)> RunAsync(byte[] image, MigrationBenchLimits limits, CancellationToken ct)
+    {
+        var sourceLog = new GuestConsoleLog();
+        using var source = new MachineThread(console =>
+        {
+            var m = new VirtMachine(new MachineOptions { MemoryBytes = MigrationBenchCase.MemoryBytes, Clock = ClockMode.Host, Console = console });
+            m.Boot(new BootImages { Kernel = image });
+            return m;
+        }, "migbench-source");
+        source.ConsoleOutput += b => sourceLog.Append(b.Span);
+        source.Start();
+        if (!await sourceLog.WaitAsync(MigrationBenchLimits.WarmedUp, MigrationBenchLimits.Ready, ct).ConfigureAwait(false))
+            return (new MigrationRun { Status = $"failed: the guest was not ready within {MigrationBenchLimits.Ready.TotalSeconds:F0} s" }, 0);
+        if (sourceLog.Failure is { } failed)
+            return (new MigrationRun { Status = $"failed before migrating: {failed}" }, 0);
+        long nonZero = await source.InvokeAsync(NonZeroBytes).ConfigureAwait(false);
+        double dirtyRate = sourceLog.DirtyRate();
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var accept = listener.AcceptTcpClientAsync(ct);
+        using var client = new TcpClient { NoDelay = true };
+        await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port, ct).ConfigureAwait(false);
+        using var server = await accept.ConfigureAwait(false);
+        server.NoDelay = true;
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(limits.MigrationLimit);
+
+        var targetLog = new GuestConsoleLog();
+        var receive = Task.Run(() => MigrationTarget.ReceiveAsync(server.GetStream(), EmptyMachine, "migbench-target",
+            t => t.ConsoleOutput += b => targetLog.Append(b.Span), limit.Token), CancellationToken.None);
+        MigrationStats stats;
+        try
+        {
+            stats = await new MigrationSource(source, new MigrationOptions()).MigrateAsync(client.GetStream(), limit.Token).ConfigureAwait(false);
+        }
+        catch (MigrationFailedException e)
+        {
+            client.Close();
+            server.Close();
+            await DisposeTarget(receive).ConfigureAwait(false);
+            string why = limit.IsCancellationRequested && !ct.IsCancellationRequested
+                ? $"did not complete in {limits.MigrationLimit.TotalSeconds:F0} s"
+                : $"failed: {e.Message}";
+            return (new MigrationRun { Status = why, DirtyPagesRate = dirtyRate }, nonZero);
+        }
+        using var target = await receive.ConfigureAwait(false);
+
+        bool continued = await targetLog.WaitAsync(t => MigrationBenchLimits.Continued(sourceLog, t) || t.Failure is not null,
+            MigrationBenchLimits.HeartbeatAfter, ct).ConfigureAwait(false) && targetLog.Failure is null;
+        string verify = "n/a";
+        if (target.State != MachineRunState.Stopped)
+        {
+            await target.InvokeAsync(m =>
+            {
+                m.ConsoleInput("v"u8);
+                return 0;
+            }).ConfigureAwait(false);
+            bool answered = await targetLog.WaitAsync(t => t.VerifiedOk || t.Failure is not null, MigrationBenchLimits.Verify, ct).ConfigureAwait(false);
+            verify = targetLog.Failure ?? (answered ? "ok" : "no answer");
+        }
+        else if (targetLog.Failure is { } f)
+        {
+            verify = f;
+        }
+        return (new MigrationRun
+        {
+            Status = "completed",
+            TotalTimeMs = stats.TotalTimeMs,
+            SetupTimeMs = stats.SetupTimeMs,
+            DowntimeMs = stats.DowntimeMs,
+            BytesSent = stats.BytesSent,
+            Rounds = stats.Rounds,
+            HeartbeatContinued = continued,
+            Verify = verify,
+            DirtyPagesRate = dirtyRate,
+            Detail = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"downtime = pause {stats.PauseMs:F1} + final copy {stats.FinalCopyMs:F1} + ack {stats.AckWaitMs:F1} ms; {stats.BandwidthMiBps:F0} MiB/s"),
+        }, nonZero);
+    }
+
+    private static VirtMachine EmptyMachine(MachineShape shape, Stream console) =>
+        new(new MachineOptions { MemoryBytes = shape.MemoryBytes, Harts = shape.Harts, Clock = shape.Clock, Console = console });
+
+    private static long NonZeroBytes(VirtMachine m)
+    {
+        long pages = 0;
+        for (int p = 0; p < m.Memory.PageCount; p++)
+        {
+            if (m.Memory.Span(m.Memory.Base + ((ulong)p * GuestMemory.PageSize), GuestMemory.PageSize).ContainsAnyExcept((byte)0))
+                pages++;
+        }
+        return pages * GuestMemory.PageSize;
+    }
+
+    private static async Task DisposeTarget(Task<MachineThread> receive)
+    {
+        try
+        {
+            (await receive.ConfigureAwait(false)).Dispose();
+        }
+        catch (Exception e) when (e is MigrationFailedException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or SocketException)
+        {
+            // the target never got a guest, as a failed migration intends
+        }
+    }
+}
