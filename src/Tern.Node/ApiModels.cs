@@ -31,5 +31,14 @@ public sealed record HostView(string Name, string Address, int ProcessId, ulong 
     public static HostView From(HostCapacity h) => new(h.Name, h.Address, h.ProcessId, h.MemoryBytes, h.UsedMemoryBytes, h.Harts, h.Guests, h.Load);
 }
 
+/// <summary>An event in GET /api/events: time (ISO 8601, UTC), kind (vm.created, vm.placed, ...), VM, host, generation, detail.</summary>
+public sealed record EventView(string Time, string Kind, string? Vm, string? Host, long Generation, string? Detail)
+{
+    /// <summary>The view of a cluster event.</summary>
+    public static EventView From(TernEvent e) => new(
+        DateTimeOffset.FromUnixTimeMilliseconds(e.TimeUnixMs).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture),
+        e.Kind, e.Vm, e.Host, e.Generation, e.Detail);
+}
+
 /// <summary>The body of every 4xx/5xx answer.</summary>
 public sealed record ErrorView(string Error, string Kind);

@@ -13,7 +13,7 @@ using Tern.Cluster.Telemetry;
 namespace Tern.Node;
 
 /// <summary>Maps the API routes.</summary>
-public static class NodeApi
+public static partial class NodeApi
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
 
@@ -39,6 +39,7 @@ public static class NodeApi
         api.MapGet("/vms", async (ActorSystem system, IRequiredActor<VmControllerRegion> vms) =>
             Results.Ok((await VmDirectory.ListAsync(system, vms.ActorRef, AskTimeout)).Select(VmView.From)));
         api.MapGet("/vms/{name}/console", StreamConsole);
+        api.MapGet("/events", StreamEvents);
         api.MapGet("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) => Send(vms, new GetVm(name), StatusCodes.Status200OK));
 
         var mutating = api.MapGroup("").AddEndpointFilter(async (context, next) =>

@@ -73,6 +73,11 @@ public sealed class LocalClusterTests : IDisposable
         Assert.Equal(0, logs.Code);
         Assert.StartsWith("T\n", logs.Output);
 
+        // node-1's event log (the record's API) heard of the start on node-2, wherever its controller runs.
+        var events = await Tern("events", "--json");
+        Assert.Contains(events.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement),
+            e => e.GetProperty("kind").GetString() == "vm.started" && e.GetProperty("vm").GetString() == "web1" && e.GetProperty("host").GetString() == "node-2");
+
         // An explicit --api wins over the record (and without the record's token, a mutating call is refused).
         var explicitApi = await Tern("vm", "stop", "web1", "--api", $"http://127.0.0.1:{basePort + 5}");
         Assert.Equal((2, "tern: a valid API token is required (Authorization: Bearer TOKEN)"), (explicitApi.Code, explicitApi.Error.Trim()));

@@ -27,6 +27,15 @@ public static class ClusterClientCommands
         return new Command("host", "Hosts of a Tern cluster.") { list, Api, Token, Json };
     }
 
+    /// <summary>`tern events [--follow]`.</summary>
+    public static Command Events()
+    {
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new events (until Ctrl-C)." };
+        var events = new Command("events", "Print the cluster's recent events: VMs created, placed, started, stopped, restarted, lost, deleted; hosts joining and leaving.") { follow, Api, Token, Json };
+        events.SetAction((parse, ct) => EventsAsync(parse, parse.GetValue(follow), ct));
+        return events;
+    }
+
     /// <summary>`tern vm create|list|show|start|stop|delete|logs`.</summary>
     public static Command Vm()
     {
@@ -193,6 +202,49 @@ public static class ClusterClientCommands
             return 1;
         }
     }
+
+    private static async Task<int> EventsAsync(ParseResult parse, bool follow, CancellationToken ct)
+    {
+        var output = parse.InvocationConfiguration.Output;
+        var err = parse.InvocationConfiguration.Error;
+        bool json = parse.GetValue(Json);
+        using var http = Client(parse);
+        http.Timeout = Timeout.InfiniteTimeSpan;
+        try
+        {
+            using var response = await http.GetAsync($"/api/events?follow={(follow ? "true" : "false")}", HttpCompletionOption.ResponseHeadersRead, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                err.WriteLine($"tern: the node answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                return 1;
+            }
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+            if (!json)
+                output.WriteLine(EventLine("TIME", "KIND", "VM", "HOST", "GENERATION", "DETAIL"));
+            while (await reader.ReadLineAsync(ct) is { } line)
+            {
+                if (!line.StartsWith("data: ", StringComparison.Ordinal))
+                    continue;
+                var e = JsonDocument.Parse(line["data: ".Length..]).RootElement;
+                output.WriteLine(json ? e.GetRawText() : EventLine(S(e, "time"), S(e, "kind"), S(e, "vm"), S(e, "host"), S(e, "generation"), S(e, "detail")));
+                output.Flush();
+            }
+            return 0;
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+        catch (HttpRequestException e)
+        {
+            err.WriteLine($"tern: cannot reach the cluster at {http.BaseAddress}: {e.Message}");
+            return 1;
+        }
+    }
+
+    // Events stream, so their columns have fixed widths instead of being measured.
+    private static string EventLine(string time, string kind, string vm, string host, string generation, string detail) =>
+        $"{time,-24}  {kind,-13}  {vm,-16}  {host,-10}  {generation,-10}  {detail}".TrimEnd();
 
     /// <summary>The hosts of a GET /api/hosts answer as an aligned table.</summary>
     internal static string HostTable(JsonElement body) => Table(body,

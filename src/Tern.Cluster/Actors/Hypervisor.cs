@@ -15,6 +15,7 @@ public sealed class Hypervisor : ReceiveActor
     private readonly IActorRef _controllers;
     private readonly IActorRef _hostAgent;
     private readonly Dictionary<string, IActorRef> _guests = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (DateTime Last, int Pending)> _resets = new(StringComparer.Ordinal);
     private readonly HostTelemetry _telemetry;
     private readonly HostMeters _meters;
 
@@ -44,6 +45,7 @@ public sealed class Hypervisor : ReceiveActor
                 Sender.Tell(new GuestExited(p.VmId, p.Generation, $"not running on {_hostName}"));
         });
         Receive<GuestEnded>(e => Ended(e.VmId, e.Generation, e.Reason));
+        Receive<GuestReset>(Reset);
         Receive<Terminated>(t =>
         {
             var entry = _guests.FirstOrDefault(g => g.Value.Equals(t.ActorRef));
@@ -114,12 +116,29 @@ public sealed class Hypervisor : ReceiveActor
             _controllers.Tell(new GuestExited(stop.VmId, stop.Generation, $"not running on {_hostName}"));
     }
 
+    // A guest in a reset loop must not flood the event logs: at most one restarted event per
+    // guest a second, saying how many resets it stands for.
+    private void Reset(GuestReset reset)
+    {
+        var now = DateTime.UtcNow;
+        var (last, pending) = _resets.GetValueOrDefault(reset.VmId);
+        if (now - last < TimeSpan.FromSeconds(1))
+        {
+            _resets[reset.VmId] = (last, pending + 1);
+            return;
+        }
+        _resets[reset.VmId] = (now, 0);
+        string detail = pending == 0 ? "the guest reset" : $"the guest reset ({pending + 1} times since the last event)";
+        EventLog.Publish(Context.System, TernEvent.Now(TernEventKinds.VmRestarted, reset.VmId, _hostName, reset.Generation, detail));
+    }
+
     private void Ended(string vmId, long generation, string reason)
     {
         if (!_state.Release(vmId, generation))
             return;
         if (_guests.Remove(vmId, out var guest))
             Context.Unwatch(guest);
+        _resets.Remove(vmId);
         HypervisorLog.Ended(_telemetry.Log, vmId, generation, _hostName, reason);
         _controllers.Tell(new GuestExited(vmId, generation, reason));
         PublishUsage();

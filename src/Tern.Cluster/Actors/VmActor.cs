@@ -14,6 +14,9 @@ public sealed record StopGuestNow : INoSerializationVerificationNeeded
     public static readonly StopGuestNow Instance = new();
 }
 
+/// <summary>A VM actor's report that its guest reset and booted again in the same generation (local only).</summary>
+public sealed record GuestReset(string VmId, long Generation) : INoSerializationVerificationNeeded;
+
 /// <summary>A VM actor's report that its guest ended (local only).</summary>
 public sealed record GuestEnded(string VmId, long Generation, string Reason) : INoSerializationVerificationNeeded;
 
@@ -87,6 +90,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers
                 return;
             }
             Launch();
+            Context.Parent.Tell(new GuestReset(_vmId, _generation));
         });
         Receive<Finished>(f => f.Machine != _machine, _ => { });
         Receive<Finished>(f =>

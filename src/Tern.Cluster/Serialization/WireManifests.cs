@@ -40,6 +40,7 @@ public static class WireManifests
         ("evt.vm.failed", typeof(VmFailed)),
         ("evt.vm.lost", typeof(VmLost)),
         ("evt.vm.deleted", typeof(VmDeleted)),
+        ("events.event", typeof(TernEvent)),
     ];
 
     /// <summary>Manifest name → type.</summary>
