@@ -40,6 +40,7 @@ public static partial class NodeApi
             Results.Ok((await VmDirectory.ListAsync(system, vms.ActorRef, AskTimeout)).Select(VmView.From)));
         api.MapGet("/vms/{name}/console", StreamConsole);
         api.MapGet("/events", StreamEvents);
+        MapConsoleSocket(app, api, apiToken);
         api.MapGet("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) => Send(vms, new GetVm(name), StatusCodes.Status200OK));
 
         var mutating = api.MapGroup("").AddEndpointFilter(async (context, next) =>
@@ -98,6 +99,7 @@ public static partial class NodeApi
         }
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
+        await http.Response.StartAsync(cancel); // the stream is open even while a guest says nothing
         var message = first;
         try
         {

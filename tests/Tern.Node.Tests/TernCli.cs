@@ -16,8 +16,17 @@ internal static class TernCli
         return await WaitAsync(process, timeout, args);
     }
 
+    /// <summary>Runs `tern ARGS` with <paramref name="input"/> on its standard input.</summary>
+    public static async Task<Result> RunWithInputAsync(string home, TimeSpan timeout, string input, params string[] args)
+    {
+        using var process = Start(home, input, args);
+        return await WaitAsync(process, timeout, args);
+    }
+
     /// <summary>Starts `tern ARGS` with TERN_HOME = <paramref name="home"/> and its input closed.</summary>
-    public static Process Start(string home, params string[] args)
+    public static Process Start(string home, params string[] args) => Start(home, "", args);
+
+    private static Process Start(string home, string input, string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tern.dll"));
@@ -27,6 +36,7 @@ internal static class TernCli
         psi.Environment.Remove("TERN_API");
         psi.Environment.Remove("TERN_API_TOKEN");
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet");
+        process.StandardInput.Write(input);
         process.StandardInput.Close();
         return process;
     }

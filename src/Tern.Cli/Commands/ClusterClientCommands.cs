@@ -36,7 +36,7 @@ public static class ClusterClientCommands
         return events;
     }
 
-    /// <summary>`tern vm create|list|show|start|stop|delete|logs`.</summary>
+    /// <summary>`tern vm create|list|show|start|stop|delete|logs|console`.</summary>
     public static Command Vm()
     {
         var vm = new Command("vm", "Virtual machines of a Tern cluster.") { Api, Token, Json };
@@ -97,6 +97,15 @@ public static class ClusterClientCommands
         var logs = new Command("logs", "Print the VM's console output so far (its last 64 KiB).") { logsName, follow };
         logs.SetAction((parse, ct) => Logs(parse, parse.GetValue(logsName)!, parse.GetValue(follow), ct));
         vm.Subcommands.Add(logs);
+
+        var consoleName = new Argument<string>("name") { Description = "The VM." };
+        var console = new Command("console", "Attach this terminal to the VM's console (Ctrl-A X detaches); typing needs the API token.") { consoleName };
+        console.SetAction((parse, ct) =>
+        {
+            var (api, token) = Endpoint(parse);
+            return ConsoleClient.RunAsync(api, token, parse.GetValue(consoleName)!, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct);
+        });
+        vm.Subcommands.Add(console);
         return vm;
     }
 

@@ -64,10 +64,14 @@ public sealed class VmActor : ReceiveActor, IWithTimers
             FlushConsole(); // before subscribing, so the pending output reaches the newcomer once, in the backlog
             if (_subscribers.Add(Sender))
                 Context.Watch(Sender);
+            Sender.Tell(new ConsoleAttached(_vmId, _generation));
             if (_backlog.Count > 0)
                 Sender.Tell(new ConsoleOutput(_vmId, _generation, _backlog.SelectMany(b => b).ToArray()));
         });
         Receive<Terminated>(t => _subscribers.Remove(t.ActorRef));
+        // The UART queues input from any thread; the guest reads it between quanta.
+        Receive<ConsoleInput>(i => i.Generation == _generation && i.Data.Length <= ConsoleInput.MaxBytes, i => _machine.Machine.ConsoleInput(i.Data));
+        Receive<ConsoleInput>(_ => { });
         Receive<StopGuestNow>(_ =>
         {
             _stopRequested = true;

@@ -18,6 +18,8 @@ public static class WireManifests
         ("vm.console.attach", typeof(AttachConsole)),
         ("vm.console.output", typeof(ConsoleOutput)),
         ("vm.console.ended", typeof(ConsoleEnded)),
+        ("vm.console.attached", typeof(ConsoleAttached)),
+        ("vm.console.input", typeof(ConsoleInput)),
         ("vm.status", typeof(VmStatus)),
         ("vm.rejected", typeof(CommandRejected)),
         ("host.report", typeof(HostReport)),
