@@ -257,8 +257,14 @@ public static class ClusterClientCommands
 
     /// <summary>The hosts of a GET /api/hosts answer as an aligned table.</summary>
     internal static string HostTable(JsonElement body) => Table(body,
-        ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS"],
-        h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests")]);
+        ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS", "PVS", "PV SIZE", "PV FREE"],
+        h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests"),
+            Pvs(h).Count().ToString(CultureInfo.InvariantCulture), MibOf(Pvs(h).Sum(p => p.GetProperty("sizeBytes").GetInt64())), MibOf(Pvs(h).Sum(p => p.GetProperty("freeBytes").GetInt64()))]);
+
+    private static IEnumerable<JsonElement> Pvs(JsonElement host) =>
+        host.TryGetProperty("pvs", out var pvs) && pvs.ValueKind == JsonValueKind.Array ? pvs.EnumerateArray() : [];
+
+    private static string MibOf(long bytes) => (bytes >> 20).ToString(CultureInfo.InvariantCulture) + "M";
 
     /// <summary>One VM or a list of VMs from the API as an aligned table.</summary>
     internal static string VmTable(JsonElement body) => Table(body.ValueKind == JsonValueKind.Array ? body : JsonSerializer.SerializeToElement(new[] { body }),
