@@ -13,6 +13,12 @@ public sealed record TernNodeOptions
     /// <summary>Address remoting binds to and advertises: loopback unless told otherwise, so a dev node is not reachable from the network.</summary>
     public string Hostname { get; init; } = "127.0.0.1";
 
+    /// <summary>
+    /// Address other nodes reach this one by (a pod's DNS name in Kubernetes, a service name in
+    /// compose), when it differs from <see cref="Hostname"/> (e.g. bound to 0.0.0.0); null: <see cref="Hostname"/>.
+    /// </summary>
+    public string? PublicHostname { get; init; }
+
     /// <summary>Remoting port; 0 picks a free one (tests).</summary>
     public int Port { get; init; } = 4053;
 
@@ -22,14 +28,25 @@ public sealed record TernNodeOptions
     /// <summary>Where this node keeps its files.</summary>
     public string DataDir { get; init; } = "data";
 
+    /// <summary>The database behind the journal: SQLite, embedded, by default; PostgreSQL for multi-host deployments.</summary>
+    public PersistenceKind Persistence { get; init; } = PersistenceKind.Sqlite;
+
     /// <summary>
-    /// The persistence database (SQLite connection string). Nodes of one cluster must share it:
-    /// a VM controller moves between nodes with its journal. Default: tern.db in <see cref="DataDir"/>.
+    /// The persistence database's connection string (SQLite or Npgsql form, after <see cref="Persistence"/>).
+    /// Nodes of one cluster must share the database: a VM controller moves between nodes with its
+    /// journal. Default for SQLite: tern.db in <see cref="DataDir"/>; PostgreSQL has no default.
     /// </summary>
     public string? JournalConnectionString { get; init; }
 
-    /// <summary>The linq2db provider of <see cref="JournalConnectionString"/> (SQLite.MS, or PostgreSQL for multi-host deployments).</summary>
-    public string JournalProvider { get; init; } = "SQLite.MS";
+    /// <summary>The linq2db provider name for <see cref="Persistence"/>.</summary>
+    public string JournalProvider => Persistence == PersistenceKind.Postgres ? "PostgreSQL" : "SQLite.MS";
+
+    /// <summary>
+    /// How long a node given seeds may take to become an Up member before it gives up and exits.
+    /// 60 s: a cold container cluster forms well within it, and a wrong seed is reported within a minute
+    /// instead of a node that waits silently for ever.
+    /// </summary>
+    public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Memory this host gives guests in total. 2 GiB: room for several small guests on a developer machine.</summary>
     public ulong MemoryBudgetBytes { get; init; } = 2UL << 30;
@@ -67,10 +84,25 @@ public sealed record TernNodeOptions
 
     /// <summary>The connection string actually used.</summary>
     public string EffectiveJournalConnectionString =>
-        JournalConnectionString ?? $"Data Source={Path.Combine(Path.GetFullPath(DataDir), "tern.db")}";
+        JournalConnectionString ?? (Persistence == PersistenceKind.Postgres
+            ? throw new InvalidOperationException("PostgreSQL persistence needs a connection string")
+            : $"Data Source={Path.Combine(Path.GetFullPath(DataDir), "tern.db")}");
+
+    /// <summary>The host name this node advertises to the others.</summary>
+    public string EffectivePublicHostname => PublicHostname ?? Hostname;
 
     /// <summary>Seed addresses in Akka form.</summary>
     public IReadOnlyList<string> SeedAddresses(int actualPort) => Seeds.Count == 0
-        ? [$"akka.tcp://{SystemName}@{Hostname}:{actualPort}"]
+        ? [$"akka.tcp://{SystemName}@{EffectivePublicHostname}:{actualPort}"]
         : Seeds.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"akka.tcp://{SystemName}@{s}").ToList();
+}
+
+/// <summary>The database kinds a node can keep its journal in.</summary>
+public enum PersistenceKind
+{
+    /// <summary>An SQLite file: embedded, no server; every node of a local cluster opens the same file.</summary>
+    Sqlite,
+
+    /// <summary>A PostgreSQL server shared by every node (Npgsql connection string).</summary>
+    Postgres,
 }

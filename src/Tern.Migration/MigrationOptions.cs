@@ -20,6 +20,32 @@ public sealed record MigrationOptions
     /// <summary>Bytes of previously sent pages kept for XOR deltas (QEMU's XBZRLE cache is 64 MiB too).</summary>
     public long DeltaCacheBytes { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// Throttle the guest's vCPUs step by step while it dirties memory faster than the link
+    /// drains it (QEMU's auto-converge): on by default, so that a busy guest still moves.
+    /// </summary>
+    public bool AutoConverge { get; init; } = true;
+
+    /// <summary>The first throttle step, in percent of the time the guest is kept stopped (QEMU's cpu-throttle-initial).</summary>
+    public int ThrottleInitial { get; init; } = 20;
+
+    /// <summary>Each further step (QEMU's cpu-throttle-increment); the throttle never exceeds 99%.</summary>
+    public int ThrottleIncrement { get; init; } = 10;
+
+    /// <summary>
+    /// Cap on the pre-copy rounds' throughput in bytes per second (0: unlimited, the default, as
+    /// on a dedicated migration link). The final copy at switchover is never capped: it is downtime.
+    /// </summary>
+    public long MaxBandwidth { get; init; }
+
+    /// <summary>
+    /// Post-copy: switch over right after round 0; the guest runs on the target while the pages
+    /// it dirtied since are fetched on first touch and pushed in the background. Total time and
+    /// traffic are bounded whatever the dirty rate, but the guest needs both hosts and the link
+    /// until the last page has arrived: if the source or the link dies meanwhile, the guest is lost.
+    /// </summary>
+    public bool PostCopy { get; init; }
+
     /// <summary>Told after round 0, after each pre-copy round and at switchover (for progress bars and the API).</summary>
     public IProgress<MigrationProgress>? Progress { get; init; }
 }
@@ -33,7 +59,11 @@ public sealed record MigrationOptions
 /// <param name="ExpectedDowntimeMs">Time to send what remains at that bandwidth.</param>
 /// <param name="BytesSent">Bytes written to the channel so far.</param>
 /// <param name="ElapsedMs">Time since the migration started.</param>
-public sealed record MigrationProgress(string Phase, int Round, long RemainingBytes, double DirtyPagesRate, double BandwidthMiBps, double ExpectedDowntimeMs, long BytesSent, double ElapsedMs);
+public sealed record MigrationProgress(string Phase, int Round, long RemainingBytes, double DirtyPagesRate, double BandwidthMiBps, double ExpectedDowntimeMs, long BytesSent, double ElapsedMs)
+{
+    /// <summary>Percent of the time auto-converge keeps the guest's vCPUs stopped now (0: not throttled).</summary>
+    public int ThrottlePercent { get; init; }
+}
 
 /// <summary>The figures of one migration, named after QEMU's query-migrate where one exists.</summary>
 public sealed record MigrationStats
@@ -62,10 +92,18 @@ public sealed record MigrationStats
     public double DirtyPagesRate { get; init; }
     /// <summary>Measured throughput of the channel, in MiB/s.</summary>
     public double BandwidthMiBps { get; init; }
+    /// <summary>Highest vCPU throttle auto-converge applied, in percent (QEMU's cpu-throttle-percentage); 0 when none was needed.</summary>
+    public int ThrottlePercent { get; init; }
+    /// <summary>True when the remaining dirty set fitted the downtime limit; false when the round limit forced the switchover.</summary>
+    public bool Converged { get; init; }
     /// <summary>Downtime spent stopping the guest between quanta.</summary>
     public double PauseMs { get; init; }
     /// <summary>Downtime spent sending the last dirty pages and the machine state.</summary>
     public double FinalCopyMs { get; init; }
+    /// <summary>Part of <see cref="AckWaitMs"/> until the target said it had loaded the state (ready).</summary>
+    public double ReadyWaitMs { get; init; }
+    /// <summary>Post-copy: pages the guest touched on the target before the background pass had pushed them.</summary>
+    public long PostCopyPages { get; init; }
     /// <summary>Downtime spent waiting for the target to load the state, start the guest and answer.</summary>
     public double AckWaitMs { get; init; }
 }

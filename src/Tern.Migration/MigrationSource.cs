@@ -1,9 +1,12 @@
-// The sending side of a pre-copy live migration. Round 0 sends every page while the guest
-// runs; each later round harvests the dirty bitmap (clearing it before copying, so a page
-// written during the copy is sent again) and sends those pages; once the remaining dirty set
-// fits the downtime limit at the measured bandwidth, the guest is paused, the last pages and
-// the machine state go, and the source lets go of the guest only after the target has
-// acknowledged that it runs it. Any failure before that resumes the guest on the source.
+// The sending side of a live migration. Round 0 sends every page while the guest runs; each
+// later round harvests the dirty bitmap (clearing it before copying, so a page written during
+// the copy is sent again) and sends those pages, throttling the guest's vCPUs step by step
+// when it dirties memory faster than the link drains it (auto-converge). Once the remaining
+// dirty set fits the downtime limit at the measured bandwidth, the guest is paused and the
+// last pages and the machine state go in one write; the switchover is two-phase (the target
+// loads and says ready, the source says go, the target starts the guest and confirms), so
+// the guest never runs on both sides. Any failure before 'go' resumes the guest here.
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using K4os.Compression.LZ4;
@@ -14,14 +17,26 @@ using Tern.Riscv;
 namespace Tern.Migration;
 
 /// <summary>Migrates a running guest out over a stream.</summary>
-public sealed class MigrationSource
+public sealed partial class MigrationSource
 {
     private const int PagesPerRecord = 256;
+    // Rounds with fewer pages are dominated by fixed costs (reaching a quantum boundary to harvest):
+    // they tell nothing of the link's speed, nor whether the guest outruns it.
+    private const int MeasurablePages = 64;
     private readonly MachineThread _guest;
     private readonly MigrationOptions _options;
     private readonly Dictionary<int, byte[]> _sent = [];
+    private readonly byte[] _page = new byte[GuestMemory.PageSize];
+    private readonly byte[] _work = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
+    private readonly byte[] _xor = new byte[GuestMemory.PageSize];
+    private readonly byte[] _delta = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
+    private readonly System.Buffers.ArrayBufferWriter<byte> _record = new(1 << 20);
     private long _cachedBytes;
-    private long _bytes, _zero, _delta, _compressed, _raw;
+    private long _bytes, _zero, _delta_, _compressed, _raw;
+    private long _pacedBytes;
+    private Stopwatch? _pace;
+    private int _throttle, _maxThrottle;
+    private bool _inDoubt;
 
     /// <summary>Prepares to migrate <paramref name="guest"/> (running or paused).</summary>
     public MigrationSource(MachineThread guest, MigrationOptions? options = null)
@@ -33,7 +48,8 @@ public sealed class MigrationSource
     /// <summary>
     /// Migrates the guest over <paramref name="channel"/> (a connection to a
     /// <see cref="MigrationTarget"/>). On success the source guest is stopped; on failure it
-    /// keeps running here and <see cref="MigrationFailedException"/> says why.
+    /// keeps running here and <see cref="MigrationFailedException"/> says why, except for a
+    /// <see cref="MigrationInDoubtException"/> (see there).
     /// </summary>
     public async Task<MigrationStats> MigrateAsync(Stream channel, CancellationToken ct = default)
     {
@@ -41,74 +57,129 @@ public sealed class MigrationSource
         var total = Stopwatch.StartNew();
         var memory = _guest.Machine.Memory;
         var dirty = new ulong[memory.DirtyWords];
-        bool paused = false;
+        bool paused = false, goSent = false;
         bool wasPaused = _guest.State == MachineRunState.Paused;
         Task<(byte Type, byte[] Payload)>? answer = null;
         try
         {
-            var shape = await _guest.InvokeAsync(m => m.CaptureState().Shape).ConfigureAwait(false);
+            // Prepare: the shape, and one encoding of the state to have that path compiled before switchover.
+            var shape = await _guest.InvokeAsync(m =>
+            {
+                var s = m.CaptureState();
+                StateCodec.Write(new StateWriter(), s);
+                return s.Shape;
+            }).ConfigureAwait(false);
             var hello = new StateWriter();
             StateCodec.Write(hello, shape);
             byte[] helloBytes = [.. MigrationWire.Magic, .. hello.ToArray()];
             await MigrationWire.WriteAsync(channel, MigrationWire.Hello, helloBytes, ct).ConfigureAwait(false);
+            await channel.FlushAsync(ct).ConfigureAwait(false);
+            var (prepared, reason) = await MigrationWire.ReadAsync(channel, ct).WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
+            if (prepared != MigrationWire.Prepared)
+                throw Unexpected(prepared, reason, "to the hello");
             double setupMs = total.Elapsed.TotalMilliseconds;
-            // The target answers once, at the end or as soon as it refuses; listen from the start.
+            // From here the target speaks only to say ready (or to refuse); listen from the start.
             answer = MigrationWire.ReadAsync(channel, ct);
 
             // Round 0: everything, after clearing the log so that later rounds see only new writes.
+            _pace = Stopwatch.StartNew();
+            var round0 = Stopwatch.StartNew();
             await Harvest(dirty).ConfigureAwait(false);
+            long zeroBefore = _zero;
             await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
-            Report("precopy", 1, memory.CountDirty(), 0, 0, total);
+            answer = await EndRound(channel, 0, answer, ct).ConfigureAwait(false);
+            // How fast the channel drains pages with data: round 0's non-zero pages over its whole
+            // time (a lower bound), then the best round big enough to measure.
+            double pageRate = Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            double bandwidth = _bytes / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            double dirtyRate = 0;
             int round = 1;
-            double bandwidth = 0, dirtyRate = 0;
-            while (true)
+            bool converged = false;
+            Report("precopy", round, memory.CountDirty(), 0, bandwidth, total);
+            while (!_options.PostCopy)
             {
                 var roundWatch = Stopwatch.StartNew();
                 long before = _bytes;
                 await Harvest(dirty).ConfigureAwait(false);
                 var pages = DirtyPages(dirty);
-                double secondsSinceLast = Math.Max(roundWatch.Elapsed.TotalSeconds, 1e-6);
                 await SendPages(channel, memory, pages, ct).ConfigureAwait(false);
-                await MigrationWire.WriteAsync(channel, MigrationWire.RoundEnd, BitConverter.GetBytes(round), ct).ConfigureAwait(false);
-                if (answer.IsCompleted)
-                    await CheckEarlyAnswer(answer).ConfigureAwait(false);
+                answer = await EndRound(channel, round, answer, ct).ConfigureAwait(false);
                 double seconds = Math.Max(roundWatch.Elapsed.TotalSeconds, 1e-6);
-                bandwidth = Math.Max(bandwidth, (_bytes - before) / seconds);
-                dirtyRate = pages.Count / Math.Max(secondsSinceLast + seconds, 1e-6);
+                if (pages.Count >= MeasurablePages)
+                {
+                    bandwidth = Math.Max(bandwidth, (_bytes - before) / seconds);
+                    pageRate = Math.Max(pageRate, pages.Count / seconds);
+                }
+                dirtyRate = pages.Count / seconds;
                 round++;
                 // Will what the guest dirtied during this round fit the downtime limit?
                 int pending = memory.CountDirty(); // dirtied during this round, not yet harvested
-                double expected = bandwidth > 0 ? pending * (double)GuestMemory.PageSize / bandwidth : double.MaxValue;
+                double expected = pageRate > 0 ? pending / pageRate : double.MaxValue;
+                converged = pages.Count == 0 || expected <= _options.DowntimeLimit.TotalSeconds;
+                // Auto-converge: the guest dirtied more than half of what a round big enough to
+                // measure could send, so the dirty set is not shrinking fast enough.
+                if (!converged && _options.AutoConverge && pages.Count >= MeasurablePages && pending * 2 > pages.Count)
+                    StepThrottle();
                 Report("precopy", round, pending, dirtyRate, bandwidth, total);
-                if (pages.Count == 0 || expected <= _options.DowntimeLimit.TotalSeconds || round > _options.MaxRounds)
+                if (converged || round > _options.MaxRounds)
                     break;
             }
 
-            // Switchover: stop the guest between quanta (disk requests complete synchronously, so
-            // none is in flight), send the last pages and the state, wait for the target.
+            // Switchover: on the guest's thread, in the one stop that pauses it, harvest the last
+            // dirty pages and encode them and the state (virtio requests complete inside the
+            // notify that starts them, so none is in flight); then one write.
             Report("switchover", round, memory.CountDirty(), dirtyRate, bandwidth, total);
             var down = Stopwatch.StartNew();
-            await _guest.PauseAsync().ConfigureAwait(false);
+            double pauseMs = 0;
+            var final = new MemoryStream();
+            List<int>? missing = null;
+            await _guest.PauseAsync(m =>
+            {
+                pauseMs = down.Elapsed.TotalMilliseconds;
+                m.Memory.HarvestDirty(dirty);
+                var last = DirtyPages(dirty);
+                if (_options.PostCopy)
+                {
+                    missing = last; // the target fetches these on demand, the background pass pushes them
+                    MigrationWire.Append(final, MigrationWire.Missing, EncodeBitmap(dirty));
+                }
+                else
+                {
+                    EncodeRecords(final, m.Memory, last);
+                }
+                var stat = new StateWriter();
+                StateCodec.Write(stat, m.CaptureState());
+                MigrationWire.Append(final, MigrationWire.State, stat.ToArray());
+                MigrationWire.Append(final, MigrationWire.End, []);
+                return 0;
+            }).ConfigureAwait(false);
             paused = true;
-            double pauseMs = down.Elapsed.TotalMilliseconds;
-            await Harvest(dirty).ConfigureAwait(false);
-            await SendPages(channel, memory, DirtyPages(dirty), ct).ConfigureAwait(false);
-            var state = await _guest.InvokeAsync(m => m.CaptureState()).ConfigureAwait(false);
-            var stat = new StateWriter();
-            StateCodec.Write(stat, state);
-            await MigrationWire.WriteAsync(channel, MigrationWire.State, stat.ToArray(), ct).ConfigureAwait(false);
-            await MigrationWire.WriteAsync(channel, MigrationWire.End, Array.Empty<byte>(), ct).ConfigureAwait(false);
+            await channel.WriteAsync(final.GetBuffer().AsMemory(0, (int)final.Length), ct).ConfigureAwait(false);
             await channel.FlushAsync(ct).ConfigureAwait(false);
+            _bytes += final.Length;
             double copiedMs = down.Elapsed.TotalMilliseconds;
 
-            var (type, payload) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
-            if (type == MigrationWire.Refused)
-                throw new MigrationFailedException($"the target refused the guest: {System.Text.Encoding.UTF8.GetString(payload)}");
-            if (type != MigrationWire.Accepted)
-                throw new MigrationFailedException($"unexpected answer '{(char)type}' from the target");
+            var (ready, why) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
+            if (ready != MigrationWire.Ready)
+                throw Unexpected(ready, why, "at switchover");
+            double readyMs = down.Elapsed.TotalMilliseconds;
+
+            // The commit point: from 'go' on, the target owns the guest.
+            ct.ThrowIfCancellationRequested();
+            goSent = true;
+            var started = MigrationWire.ReadAsync(channel, ct);
+            await MigrationWire.WriteAsync(channel, MigrationWire.Go, Array.Empty<byte>(), ct).ConfigureAwait(false);
+            await channel.FlushAsync(ct).ConfigureAwait(false);
+            var (confirm, text) = await started.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
+            if (confirm != MigrationWire.Started)
+                throw Unexpected(confirm, text, "after go");
             double downtimeMs = down.Elapsed.TotalMilliseconds;
 
-            // Committed: the target owns the guest now.
+            if (missing is not null)
+                await ServePostCopy(channel, memory, missing, ct).ConfigureAwait(false);
+
+            // Committed: the target runs the guest; free it here.
+            _guest.ThrottlePercent = 0;
             await _guest.StopAsync().ConfigureAwait(false);
             Report("completed", round, 0, dirtyRate, bandwidth, total);
             return new MigrationStats
@@ -120,24 +191,81 @@ public sealed class MigrationSource
                 Rounds = round,
                 BytesSent = _bytes,
                 PagesZero = _zero,
-                PagesDelta = _delta,
+                PagesDelta = _delta_,
                 PagesCompressed = _compressed,
                 PagesRaw = _raw,
                 DirtyPagesRate = dirtyRate,
                 BandwidthMiBps = bandwidth / (1 << 20),
+                ThrottlePercent = _maxThrottle,
+                Converged = converged || _options.PostCopy,
                 PauseMs = pauseMs,
                 FinalCopyMs = copiedMs - pauseMs,
+                ReadyWaitMs = readyMs - copiedMs,
                 AckWaitMs = downtimeMs - copiedMs,
+                PostCopyPages = _postCopyRequested,
             };
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or TimeoutException or MigrationFailedException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or TimeoutException or MigrationFailedException or ObjectDisposedException or System.Net.Sockets.SocketException or InvalidSnapshotException)
         {
+            if (_guest.State != MachineRunState.Stopped)
+                _guest.ThrottlePercent = 0;
+            channel.Dispose(); // ends any pending read; the connection is finished either way
+            if (goSent && e is not MigrationInDoubtException)
+            {
+                if (_postCopyStarted)
+                {
+                    await _guest.StopAsync().ConfigureAwait(false);
+                    throw new MigrationFailedException($"post-copy broke after the guest moved to the target ({e.Message}): it survives there only if every page had arrived, and never runs here again", e);
+                }
+                _inDoubt = true;
+                throw new MigrationInDoubtException($"the switchover broke after 'go' ({e.Message}): the guest runs on the target if 'go' arrived; it stays paused here until resolved", e);
+            }
             if (paused && !wasPaused)
                 _guest.Resume();
-            if (answer is { IsCompleted: false })
-                channel.Dispose(); // ends the pending read; the connection is finished either way
+            else if (!paused && !wasPaused && _guest.State == MachineRunState.Paused)
+                _guest.Resume(); // the switchover's pause may have landed before its failure
             throw e as MigrationFailedException ?? new MigrationFailedException($"migration failed, the guest keeps running on the source: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Settles a migration that ended in <see cref="MigrationInDoubtException"/>:
+    /// <paramref name="targetRunsGuest"/> is the target's answer (e.g. through the cluster). If it
+    /// runs the guest, the source copy is stopped; otherwise the source resumes it.
+    /// </summary>
+    public async Task ResolveInDoubtAsync(bool targetRunsGuest)
+    {
+        if (!_inDoubt)
+            throw new InvalidOperationException("this migration is not in doubt");
+        _inDoubt = false;
+        if (targetRunsGuest)
+            await _guest.StopAsync().ConfigureAwait(false);
+        else
+            _guest.Resume();
+    }
+
+    // Flow control: each round ends when the target has applied it, so the pipe is empty when
+    // the guest pauses (else switchover waits for a backlog of rounds) and the measured rate is
+    // what the target can take, not what the socket buffers swallow.
+    private async Task<Task<(byte Type, byte[] Payload)>> EndRound(Stream channel, int round, Task<(byte Type, byte[] Payload)> answer, CancellationToken ct)
+    {
+        await MigrationWire.WriteAsync(channel, MigrationWire.RoundEnd, BitConverter.GetBytes(round), ct).ConfigureAwait(false);
+        await channel.FlushAsync(ct).ConfigureAwait(false);
+        var (type, payload) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
+        if (type != MigrationWire.RoundApplied || payload.Length != 4 || BitConverter.ToInt32(payload) != round)
+            throw Unexpected(type, payload, $"at the end of round {round}");
+        return MigrationWire.ReadAsync(channel, ct);
+    }
+
+    private static MigrationFailedException Unexpected(byte type, byte[] payload, string when) => type == MigrationWire.Refused
+        ? new MigrationFailedException($"the target refused the guest: {System.Text.Encoding.UTF8.GetString(payload)}")
+        : new MigrationFailedException($"unexpected answer '{(char)type}' from the target {when}");
+
+    private void StepThrottle()
+    {
+        _throttle = _throttle == 0 ? _options.ThrottleInitial : Math.Min(99, _throttle + _options.ThrottleIncrement);
+        _maxThrottle = Math.Max(_maxThrottle, _throttle);
+        _guest.ThrottlePercent = Math.Clamp(_throttle, 0, 99);
     }
 
     private void Report(string phase, int round, int dirtyPages, double dirtyRate, double bandwidth, Stopwatch total)
@@ -146,15 +274,7 @@ public sealed class MigrationSource
             return;
         long remaining = (long)dirtyPages * GuestMemory.PageSize;
         double expectedMs = bandwidth > 0 ? remaining * 1000.0 / bandwidth : 0;
-        progress.Report(new MigrationProgress(phase, round, remaining, dirtyRate, bandwidth / (1 << 20), expectedMs, _bytes, total.Elapsed.TotalMilliseconds));
-    }
-
-    private static async Task CheckEarlyAnswer(Task<(byte Type, byte[] Payload)> answer)
-    {
-        var (type, payload) = await answer.ConfigureAwait(false);
-        throw new MigrationFailedException(type == MigrationWire.Refused
-            ? $"the target refused the guest: {System.Text.Encoding.UTF8.GetString(payload)}"
-            : $"unexpected answer '{(char)type}' from the target before the end of the stream");
+        progress.Report(new MigrationProgress(phase, round, remaining, dirtyRate, bandwidth / (1 << 20), expectedMs, _bytes, total.Elapsed.TotalMilliseconds) { ThrottlePercent = _throttle });
     }
 
     private Task<int> Harvest(ulong[] dirty) => _guest.InvokeAsync(m =>
@@ -181,53 +301,90 @@ public sealed class MigrationSource
         return pages;
     }
 
+    private static byte[] EncodeBitmap(ulong[] bits)
+    {
+        var bytes = new byte[bits.Length * 8];
+        for (int i = 0; i < bits.Length; i++)
+            BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(i * 8), bits[i]);
+        return bytes;
+    }
+
     private async Task SendPages(Stream channel, GuestMemory memory, List<int> pages, CancellationToken ct)
     {
-        var record = new MemoryStream();
-        var page = new byte[GuestMemory.PageSize];
-        var work = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
-        var xor = new byte[GuestMemory.PageSize];
-        var delta = new byte[work.Length];
         for (int start = 0; start < pages.Count; start += PagesPerRecord)
         {
             int count = Math.Min(PagesPerRecord, pages.Count - start);
-            record.SetLength(0);
-            WriteU32(record, (uint)count);
-            for (int i = start; i < start + count; i++)
-            {
-                int index = pages[i];
-                memory.Read(memory.Base + ((ulong)index * GuestMemory.PageSize), page);
-                EncodePage(record, index, page, work, xor, delta);
-            }
-            await MigrationWire.WriteAsync(channel, MigrationWire.Pages, record.GetBuffer().AsMemory(0, (int)record.Length), ct).ConfigureAwait(false);
-            _bytes += record.Length + 9;
+            EncodeRecord(memory, pages, start, count);
+            await MigrationWire.WriteAsync(channel, MigrationWire.Pages, _record.WrittenMemory, ct).ConfigureAwait(false);
+            _bytes += _record.WrittenCount + 9;
+            await Pace(_record.WrittenCount + 9, ct).ConfigureAwait(false);
         }
     }
 
-    private void EncodePage(MemoryStream record, int index, byte[] page, byte[] work, byte[] xor, byte[] delta)
+    // Keeps the pre-copy rounds under MaxBandwidth: waits whenever they are ahead of it.
+    private async Task Pace(long bytes, CancellationToken ct)
+    {
+        if (_options.MaxBandwidth <= 0 || _pace is null)
+            return;
+        _pacedBytes += bytes;
+        double due = _pacedBytes / (double)_options.MaxBandwidth;
+        double ahead = due - _pace.Elapsed.TotalSeconds;
+        if (ahead < -0.01)
+        {
+            // Slower than the cap for a while (e.g. waiting for the guest's thread): no burst to catch up.
+            _pace.Restart();
+            _pacedBytes = 0;
+        }
+        else if (ahead > 0.002)
+            await Task.Delay(TimeSpan.FromSeconds(ahead), ct).ConfigureAwait(false);
+    }
+
+    private void EncodeRecords(MemoryStream into, GuestMemory memory, List<int> pages)
+    {
+        for (int start = 0; start < pages.Count; start += PagesPerRecord)
+        {
+            int count = Math.Min(PagesPerRecord, pages.Count - start);
+            EncodeRecord(memory, pages, start, count);
+            MigrationWire.Append(into, MigrationWire.Pages, _record.WrittenSpan);
+        }
+    }
+
+    private void EncodeRecord(GuestMemory memory, List<int> pages, int start, int count)
+    {
+        _record.Clear();
+        WriteU32(_record, (uint)count);
+        for (int i = start; i < start + count; i++)
+        {
+            int index = pages[i];
+            memory.Read(memory.Base + ((ulong)index * GuestMemory.PageSize), _page);
+            EncodePage(_record, index, _page);
+        }
+    }
+
+    private void EncodePage(System.Buffers.ArrayBufferWriter<byte> record, int index, byte[] page)
     {
         WriteU32(record, (uint)index);
         if (!page.AsSpan().ContainsAnyExcept((byte)0))
         {
-            record.WriteByte(MigrationWire.EncZero);
+            record.Write([MigrationWire.EncZero]);
             _zero++;
             _sent.Remove(index, out var stale);
             _cachedBytes -= stale?.Length ?? 0;
             return;
         }
-        int lz4 = LZ4Codec.Encode(page, work, LZ4Level.L00_FAST);
+        int lz4 = LZ4Codec.Encode(page, _work, LZ4Level.L00_FAST);
         byte encoding = MigrationWire.EncRaw;
         ReadOnlySpan<byte> body = page;
-        if (_sent.TryGetValue(index, out var previous))
+        if (!_noDelta && _sent.TryGetValue(index, out var previous))
         {
-            for (int i = 0; i < xor.Length; i++)
-                xor[i] = (byte)(page[i] ^ previous[i]);
-            int d = LZ4Codec.Encode(xor, delta, LZ4Level.L00_FAST);
+            for (int i = 0; i < _xor.Length; i++)
+                _xor[i] = (byte)(page[i] ^ previous[i]);
+            int d = LZ4Codec.Encode(_xor, _delta, LZ4Level.L00_FAST);
             if (d > 0 && d < Math.Min(lz4 > 0 ? lz4 : int.MaxValue, GuestMemory.PageSize * 3 / 4))
             {
                 encoding = MigrationWire.EncXorLz4;
-                body = delta.AsSpan(0, d);
-                _delta++;
+                body = _delta.AsSpan(0, d);
+                _delta_++;
             }
             page.CopyTo(previous, 0);
         }
@@ -239,22 +396,21 @@ public sealed class MigrationSource
         if (encoding == MigrationWire.EncRaw && lz4 > 0 && lz4 < GuestMemory.PageSize * 3 / 4)
         {
             encoding = MigrationWire.EncLz4;
-            body = work.AsSpan(0, lz4);
+            body = _work.AsSpan(0, lz4);
             _compressed++;
         }
         else if (encoding == MigrationWire.EncRaw)
         {
             _raw++;
         }
-        record.WriteByte(encoding);
+        record.Write([encoding]);
         WriteU32(record, (uint)body.Length);
         record.Write(body);
     }
 
-    private static void WriteU32(MemoryStream s, uint v)
+    private static void WriteU32(System.Buffers.ArrayBufferWriter<byte> s, uint v)
     {
-        Span<byte> b = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, v);
-        s.Write(b);
+        BinaryPrimitives.WriteUInt32LittleEndian(s.GetSpan(4), v);
+        s.Advance(4);
     }
 }

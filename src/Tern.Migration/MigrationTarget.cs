@@ -1,9 +1,11 @@
 // The receiving side of a live migration: builds an empty machine of the sender's shape
-// (with the same devices, attached by the caller), fills its RAM from the page rounds, loads
-// the state at the end, starts the guest on a thread of its own and acknowledges. Anything
-// wrong in the stream is refused with a reason and the half-built machine is thrown away.
+// (with the same devices, attached by the caller) and says so, fills its RAM from the page
+// rounds, loads the state at the end and says ready; it starts the guest only when the
+// source says go, then confirms. Anything wrong before go is refused with a reason and the
+// half-built machine is thrown away; from go on, the guest is this side's. In post-copy the
+// guest starts with the pages it dirtied last still on the source: a touch fetches one, and
+// the pages the source pushes meanwhile fill the rest.
 using System.Buffers.Binary;
-using System.Text;
 using K4os.Compression.LZ4;
 using Tern.Machine;
 using Tern.Machine.Snapshot;
@@ -17,14 +19,24 @@ public static class MigrationTarget
     /// <summary>
     /// Receives a guest from <paramref name="channel"/>. <paramref name="build"/> makes the empty
     /// machine for the sender's shape, with the given console stream and the same devices the
-    /// guest had. <paramref name="beforeStart"/> (e.g. subscribing to the console) runs just before
-    /// the guest starts. Returns the guest, already running on its own thread.
+    /// guest had; if it throws, the target refuses with its message. <paramref name="beforeStart"/>
+    /// (e.g. subscribing to the console) runs just before the guest starts. Returns the guest,
+    /// running on its own thread (in post-copy, once every page has arrived).
+    /// The wait for the source's go after ready is bounded by 30 s.
     /// </summary>
-    public static async Task<MachineThread> ReceiveAsync(Stream channel, Func<MachineShape, Stream, VirtMachine> build, string name, Action<MachineThread>? beforeStart = null, CancellationToken ct = default)
+    public static Task<MachineThread> ReceiveAsync(Stream channel, Func<MachineShape, Stream, VirtMachine> build, string name, Action<MachineThread>? beforeStart = null, CancellationToken ct = default) =>
+        ReceiveAsync(channel, build, name, beforeStart, TimeSpan.FromSeconds(30), ct);
+
+    /// <summary>
+    /// As <see cref="ReceiveAsync(Stream, Func{MachineShape, Stream, VirtMachine}, string, Action{MachineThread}?, CancellationToken)"/>,
+    /// with <paramref name="decisionTimeout"/> bounding the wait for the source's go after ready.
+    /// </summary>
+    public static async Task<MachineThread> ReceiveAsync(Stream channel, Func<MachineShape, Stream, VirtMachine> build, string name, Action<MachineThread>? beforeStart, TimeSpan decisionTimeout, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(channel);
         ArgumentNullException.ThrowIfNull(build);
         MachineThread? guest = null;
+        bool owned = false;
         try
         {
             var (type, payload) = await MigrationWire.ReadAsync(channel, ct).ConfigureAwait(false);
@@ -33,18 +45,46 @@ public static class MigrationTarget
             var reader = new StateReader(payload.AsMemory(8), "hello");
             var shape = StateCodec.ReadShape(reader);
             reader.End();
-            guest = new MachineThread(console => build(shape, console), name);
+            try
+            {
+                guest = new MachineThread(console => build(shape, console), name);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new MigrationFailedException($"cannot build a machine for {shape}: {e.Message}", e);
+            }
+            WarmUp(guest.Machine, shape);
+            // The thread exists from now on, parked, so that starting the guest is a signal.
+            guest.StartPaused();
+            await MigrationWire.WriteAsync(channel, MigrationWire.Prepared, Array.Empty<byte>(), ct).ConfigureAwait(false);
+            await channel.FlushAsync(ct).ConfigureAwait(false);
+
             var memory = guest.Machine.Memory;
             var page = new byte[GuestMemory.PageSize];
+            ulong[]? missing = null;
+            bool loaded = false;
             while (true)
             {
                 (type, payload) = await MigrationWire.ReadAsync(channel, ct).ConfigureAwait(false);
                 switch (type)
                 {
                     case MigrationWire.Pages:
-                        ApplyPages(memory, payload, page);
+                        ApplyPages(memory, payload, page, postCopy: false);
                         break;
                     case MigrationWire.RoundEnd:
+                        if (payload.Length != 4)
+                            throw new MigrationFailedException("round-end record of the wrong size");
+                        await MigrationWire.WriteAsync(channel, MigrationWire.RoundApplied, payload, ct).ConfigureAwait(false);
+                        await channel.FlushAsync(ct).ConfigureAwait(false);
+                        break;
+                    case MigrationWire.Missing:
+                        if (payload.Length != memory.DirtyWords * 8)
+                            throw new MigrationFailedException($"missing-page bitmap of {payload.Length} bytes for {memory.PageCount} pages");
+                        missing = new ulong[memory.DirtyWords];
+                        for (int i = 0; i < missing.Length; i++)
+                            missing[i] = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(i * 8));
+                        if (missing.Length > 0 && memory.PageCount % 64 != 0 && (missing[^1] >> (memory.PageCount % 64)) != 0)
+                            throw new MigrationFailedException("missing-page bitmap names pages beyond the guest's RAM");
                         break;
                     case MigrationWire.State:
                         var r = new StateReader(payload, "state");
@@ -58,28 +98,124 @@ public static class MigrationTarget
                         {
                             throw new MigrationFailedException(e.Message, e);
                         }
+                        loaded = true;
                         break;
                     case MigrationWire.End:
-                        beforeStart?.Invoke(guest);
-                        guest.Start();
-                        await MigrationWire.WriteAsync(channel, MigrationWire.Accepted, Array.Empty<byte>(), ct).ConfigureAwait(false);
+                        if (!loaded)
+                            throw new MigrationFailedException("the migration stream ended without the machine state");
+                        await MigrationWire.WriteAsync(channel, MigrationWire.Ready, Array.Empty<byte>(), ct).ConfigureAwait(false);
                         await channel.FlushAsync(ct).ConfigureAwait(false);
+                        (type, _) = await MigrationWire.ReadAsync(channel, ct).WaitAsync(decisionTimeout, ct).ConfigureAwait(false);
+                        if (type != MigrationWire.Go)
+                            throw new MigrationFailedException($"expected go from the source, got '{(char)type}'");
+                        // Go: the guest is ours from here on, whatever happens to the connection.
+                        owned = true;
+                        var writeLock = new object();
+                        if (missing is not null)
+                        {
+                            memory.PageRequested = p => RequestPage(channel, writeLock, memory, p);
+                            memory.MarkAbsent(missing);
+                        }
+                        beforeStart?.Invoke(guest);
+                        try
+                        {
+                            // Started goes out first, even if the guest at once asks for a page.
+                            lock (writeLock)
+                            {
+                                guest.Resume();
+                                MigrationWire.WriteSync(channel, MigrationWire.Started, []);
+                                channel.Flush();
+                            }
+                        }
+                        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                        {
+                            // The source will find out from the cluster that the guest runs here.
+                            if (missing is null)
+                                return guest;
+                            throw new MigrationFailedException($"post-copy: the source is unreachable ({e.Message})", e);
+                        }
+                        if (missing is not null)
+                            await ReceivePostCopy(channel, writeLock, memory, page, ct).ConfigureAwait(false);
                         return guest;
                     default:
                         throw new MigrationFailedException($"unexpected record '{(char)type}' in the migration stream");
                 }
             }
         }
-        catch (Exception e) when (e is MigrationFailedException or InvalidSnapshotException)
+        catch (Exception e) when (!owned && e is MigrationFailedException or InvalidSnapshotException)
         {
             guest?.Dispose();
             await TryRefuse(channel, e.Message).ConfigureAwait(false);
             throw e as MigrationFailedException ?? new MigrationFailedException(e.Message, e);
         }
+        catch (Exception e) when (owned)
+        {
+            // Post-copy broke. With every page here the guest goes on; else it cannot go on anywhere.
+            if (guest!.Machine.Memory.AbsentPages == 0 && guest.State != MachineRunState.Stopped)
+                return guest;
+            guest.Machine.Memory.FailAbsent(e.Message);
+            guest.Dispose();
+            throw new MigrationFailedException($"post-copy broke before every page arrived: the guest is lost ({e.Message})", e);
+        }
         catch
         {
             guest?.Dispose();
             throw;
+        }
+    }
+
+    // Runs the restore path once on the empty machine (its own state, encoded and decoded), so
+    // that switchover does not wait for the JIT to compile it.
+    private static void WarmUp(VirtMachine machine, MachineShape shape)
+    {
+        var w = new StateWriter();
+        StateCodec.Write(w, machine.CaptureState());
+        var r = new StateReader(w.ToArray(), "warm-up");
+        var state = StateCodec.Read(r, shape);
+        r.End();
+        machine.RestoreState(state);
+    }
+
+    // On the thread that touched the page (a vCPU or a device), while the guest waits for it.
+    private static void RequestPage(Stream channel, object writeLock, GuestMemory memory, int page)
+    {
+        Span<byte> index = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(index, (uint)page);
+        try
+        {
+            lock (writeLock)
+            {
+                MigrationWire.WriteSync(channel, MigrationWire.Request, index);
+                channel.Flush();
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            memory.FailAbsent($"cannot ask the source for page {page}: {e.Message}");
+        }
+    }
+
+    private static async Task ReceivePostCopy(Stream channel, object writeLock, GuestMemory memory, byte[] page, CancellationToken ct)
+    {
+        while (true)
+        {
+            var (type, payload) = await MigrationWire.ReadAsync(channel, ct).ConfigureAwait(false);
+            if (type == MigrationWire.Pages)
+            {
+                ApplyPages(memory, payload, page, postCopy: true);
+                continue;
+            }
+            if (type != MigrationWire.Finished)
+                throw new MigrationFailedException($"unexpected record '{(char)type}' during post-copy");
+            if (memory.AbsentPages != 0)
+                throw new MigrationFailedException($"the source finished post-copy with {memory.AbsentPages} pages never sent");
+            memory.PageRequested = null;
+            lock (writeLock)
+            {
+                MigrationWire.WriteSync(channel, MigrationWire.Finished, []);
+                channel.Flush();
+            }
+            return;
         }
     }
 
@@ -90,13 +226,13 @@ public static class MigrationTarget
             await MigrationWire.WriteAsync(channel, MigrationWire.Refused, MigrationWire.RefusalPayload(reason), CancellationToken.None).ConfigureAwait(false);
             await channel.FlushAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or System.Net.Sockets.SocketException)
         {
             // the source is gone; it will resume the guest on its own
         }
     }
 
-    private static void ApplyPages(GuestMemory memory, byte[] payload, byte[] page)
+    private static void ApplyPages(GuestMemory memory, byte[] payload, byte[] page, bool postCopy)
     {
         var span = payload.AsSpan();
         if (span.Length < 4)
@@ -113,40 +249,45 @@ public static class MigrationTarget
             if (index >= (uint)memory.PageCount)
                 throw new MigrationFailedException($"page {index} lies outside the guest's {memory.PageCount} pages");
             ulong address = memory.Base + ((ulong)index * GuestMemory.PageSize);
+            // In post-copy a page is decoded aside and stored only if the guest has not fetched it meanwhile.
+            var target = postCopy ? page.AsSpan() : memory.Span(address, GuestMemory.PageSize);
             if (encoding == MigrationWire.EncZero)
             {
-                memory.Span(address, GuestMemory.PageSize).Clear();
-                continue;
+                target.Clear();
             }
-            if (span.Length - pos < 4)
-                throw new MigrationFailedException("page record truncated");
-            int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(span[pos..]);
-            pos += 4;
-            if (length < 0 || length > span.Length - pos)
-                throw new MigrationFailedException("page record truncated");
-            var body = span.Slice(pos, length);
-            pos += length;
-            var target = memory.Span(address, GuestMemory.PageSize);
-            switch (encoding)
+            else
             {
-                case MigrationWire.EncRaw:
-                    if (length != GuestMemory.PageSize)
-                        throw new MigrationFailedException($"raw page {index} has {length} bytes");
-                    body.CopyTo(target);
-                    break;
-                case MigrationWire.EncLz4:
-                    if (LZ4Codec.Decode(body, target) != GuestMemory.PageSize)
-                        throw new MigrationFailedException($"compressed page {index} does not decode to a page");
-                    break;
-                case MigrationWire.EncXorLz4:
-                    if (LZ4Codec.Decode(body, page) != GuestMemory.PageSize)
-                        throw new MigrationFailedException($"delta page {index} does not decode to a page");
-                    for (int b = 0; b < GuestMemory.PageSize; b++)
-                        target[b] ^= page[b];
-                    break;
-                default:
-                    throw new MigrationFailedException($"page {index} has unknown encoding {encoding}");
+                if (span.Length - pos < 4)
+                    throw new MigrationFailedException("page record truncated");
+                int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(span[pos..]);
+                pos += 4;
+                if (length < 0 || length > span.Length - pos)
+                    throw new MigrationFailedException("page record truncated");
+                var body = span.Slice(pos, length);
+                pos += length;
+                switch (encoding)
+                {
+                    case MigrationWire.EncRaw:
+                        if (length != GuestMemory.PageSize)
+                            throw new MigrationFailedException($"raw page {index} has {length} bytes");
+                        body.CopyTo(target);
+                        break;
+                    case MigrationWire.EncLz4:
+                        if (LZ4Codec.Decode(body, target) != GuestMemory.PageSize)
+                            throw new MigrationFailedException($"compressed page {index} does not decode to a page");
+                        break;
+                    case MigrationWire.EncXorLz4 when !postCopy:
+                        if (LZ4Codec.Decode(body, page) != GuestMemory.PageSize)
+                            throw new MigrationFailedException($"delta page {index} does not decode to a page");
+                        for (int b = 0; b < GuestMemory.PageSize; b++)
+                            target[b] ^= page[b];
+                        break;
+                    default:
+                        throw new MigrationFailedException($"page {index} has unknown encoding {encoding}");
+                }
             }
+            if (postCopy)
+                memory.FillAbsent((int)index, page);
         }
         if (pos != span.Length)
             throw new MigrationFailedException("page record has trailing bytes");

@@ -7,23 +7,47 @@
 //   record  u8 type | u32 payload length | u32 CRC32C of the payload | payload
 //   'H' hello     "TERNMIG1" | SHAP payload
 //   'P' pages     u32 count, then per page: u32 index | u8 encoding | u32 length | bytes
-//   'R' round end u32 round number
+//   'R' round end u32 round number (0 after round 0); the target answers 'K'
 //   'S' state     STAT payload (harts, devices, clock)
-//   'E' end       (empty): the target loads the state, starts the guest and answers
-//   target to source: 'A' (accepted, guest running) or 'N' + UTF-8 reason
+//   'E' end       (empty): the target loads the state and answers 'Y'
+//   'G' go        (empty): the source has let go of the guest; the target starts it
+//   'M' missing   post-copy, before 'S': the dirty bitmap (u64 words) of pages still to come
+//   'F' finished  post-copy, after 'G' and the pushed pages: every missing page has been sent
+//   target to source, post-copy: 'Q' u32 page index (a page the guest touched), 'F' (all here)
+//   target to source:
+//   'O' prepared  (empty): the target built an empty machine of that shape
+//   'K' applied   u32 round number: the target has applied that round (flow control)
+//   'Y' ready     (empty): the state is loaded, the guest can start on the target
+//   'C' started   (empty): the guest runs on the target
+//   'N' refused   UTF-8 reason, at any point before 'C'
+//
+// Two-phase switchover: the target starts the guest only on 'G', and the source sends 'G'
+// only after 'Y'. Before 'G' the source owns the guest (any failure resumes it there); from
+// 'G' on the target owns it. A failure between 'G' and 'C' leaves the source unable to tell
+// whether 'G' arrived: the migration is in doubt, the source keeps its copy paused and the
+// caller settles it by asking the target (MigrationSource.ResolveInDoubtAsync).
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 
 namespace Tern.Migration;
 
-/// <summary>A migration that did not complete; the guest still runs on the source.</summary>
-public sealed class MigrationFailedException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>A migration that did not complete; the guest still runs on the source (unless it is a <see cref="MigrationInDoubtException"/>).</summary>
+public class MigrationFailedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The switchover broke after the source sent 'go' and before the target confirmed: the guest
+/// runs on the target if 'go' arrived, else nowhere. The source keeps its copy paused; settle it
+/// with <see cref="MigrationSource.ResolveInDoubtAsync"/> once the target has said whether it runs the guest.
+/// </summary>
+public sealed class MigrationInDoubtException(string message, Exception? inner = null) : MigrationFailedException(message, inner);
 
 internal static class MigrationWire
 {
     public const byte Hello = (byte)'H', Pages = (byte)'P', RoundEnd = (byte)'R', State = (byte)'S', End = (byte)'E';
-    public const byte Accepted = (byte)'A', Refused = (byte)'N';
+    public const byte Go = (byte)'G', Missing = (byte)'M', Finished = (byte)'F', Request = (byte)'Q';
+    public const byte RoundApplied = (byte)'K';
+    public const byte Prepared = (byte)'O', Ready = (byte)'Y', Started = (byte)'C', Refused = (byte)'N';
     public const int MaxRecord = 64 << 20;
     public static readonly byte[] Magic = "TERNMIG1"u8.ToArray();
 
@@ -46,6 +70,25 @@ internal static class MigrationWire
         }
         await s.WriteAsync(head, ct).ConfigureAwait(false);
         await s.WriteAsync(payload, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes a small record synchronously (from a vCPU thread that waits for a page).</summary>
+    public static void WriteSync(Stream s, byte type, ReadOnlySpan<byte> payload)
+    {
+        var buffer = new MemoryStream(9 + payload.Length);
+        Append(buffer, type, payload);
+        s.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>Appends a record to <paramref name="buffer"/>, to send several in one write.</summary>
+    public static void Append(MemoryStream buffer, byte type, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> head = stackalloc byte[9];
+        head[0] = type;
+        BinaryPrimitives.WriteUInt32LittleEndian(head[1..], (uint)payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(head[5..], Crc32.HashToUInt32(payload));
+        buffer.Write(head);
+        buffer.Write(payload);
     }
 
     public static async Task<(byte Type, byte[] Payload)> ReadAsync(Stream s, CancellationToken ct)

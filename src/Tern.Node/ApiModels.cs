@@ -13,19 +13,20 @@ public sealed record VmCreateRequest(
     string? Initrd = null,
     string? Append = null,
     IReadOnlyList<string>? Disks = null,
-    string? Host = null);
+    string? Host = null,
+    string? Clock = null);
 
 /// <summary>A VM in API answers.</summary>
-public sealed record VmView(string Name, string State, string Desired, string? Host, long Generation, ulong MemoryBytes, int Harts, string? LastError)
+public sealed record VmView(string Name, string State, string Desired, string? Host, long Generation, ulong MemoryBytes, int Harts, string? LastError, string Clock = "host")
 {
     /// <summary>The view of a controller's status.</summary>
     public static VmView From(VmStatus s) => new(
         s.VmId, s.Phase.ToString().ToLowerInvariant(), s.Desired.ToString().ToLowerInvariant(), s.Host, s.Generation,
-        s.Spec.MemoryBytes, s.Spec.Harts, s.LastError);
+        s.Spec.MemoryBytes, s.Spec.Harts, s.LastError, s.Spec.Icount ? "icount" : "host");
 }
 
 /// <summary>A host in API answers.</summary>
-public sealed record HostView(string Name, string Address, int ProcessId, ulong MemoryBytes, ulong UsedMemoryBytes, int Harts, int Guests, double Load, IReadOnlyList<PvView> Pvs)
+public sealed record HostView(string Name, string Address, int ProcessId, ulong MemoryBytes, ulong UsedMemoryBytes, int Harts, int Guests, double Load, IReadOnlyList<PvView> Pvs, bool Draining = false)
 {
     /// <summary>The view of a host's capacity.</summary>
     public static HostView From(HostCapacity h) => new(h.Name, h.Address, h.ProcessId, h.MemoryBytes, h.UsedMemoryBytes, h.Harts, h.Guests, h.Load,

@@ -21,20 +21,13 @@ public static partial class NodeApi
     public static void Map(IEndpointRouteBuilder app, string? apiToken)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
-        app.MapGet("/health/ready", (ActorSystem system) =>
-        {
-            var self = Akka.Cluster.Cluster.Get(system).SelfMember;
-            return self.Status == Akka.Cluster.MemberStatus.Up
-                ? Results.Ok(new { status = "ready" })
-                : Results.Json(new ErrorView($"cluster member is {self.Status}", "Unavailable"), statusCode: 503);
-        });
+        NodeHealth.Map(app);
 
         var api = app.MapGroup("/api");
         api.MapGet("/hosts", async (IRequiredActor<SchedulerProxy> scheduler) =>
         {
             var list = await scheduler.ActorRef.Ask<HostList>(new GetHosts(), AskTimeout);
-            return Results.Ok(list.Hosts.Select(HostView.From));
+            return Results.Ok(list.Hosts.Select(h => HostView.From(h) with { Draining = list.Draining?.Contains(h.Name) == true }));
         });
         api.MapGet("/vms", async (ActorSystem system, IRequiredActor<VmControllerRegion> vms) =>
             Results.Ok((await VmDirectory.ListAsync(system, vms.ActorRef, AskTimeout)).Select(VmView.From)));
@@ -64,9 +57,10 @@ public static partial class NodeApi
                 return Results.Json(new ErrorView("a JSON body with at least 'name' and 'kernel' is required", nameof(RejectionKind.Invalid)), statusCode: 400);
             var spec = new VmSpec(request.Name, request.MemoryBytes, request.Harts, ImageRef.FromPath(request.Kernel),
                 request.Bios is null ? null : ImageRef.FromPath(request.Bios), request.Initrd is null ? null : ImageRef.FromPath(request.Initrd),
-                request.Append ?? "", request.Disks ?? [], request.Host);
+                request.Append ?? "", request.Disks ?? [], request.Host, request.Clock);
             return await Traced(http.HttpContext, "api.vm.create", request.Name, trace => Send(vms, new CreateVm(request.Name, spec, trace), StatusCodes.Status201Created));
         });
+        MigrationApi.Map(api, mutating);
         mutating.MapPost("/vms/{name}/start", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
             Traced(http, "api.vm.start", name, trace => Send(vms, new StartVm(name, trace), StatusCodes.Status200OK)));
         mutating.MapPost("/vms/{name}/stop", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>

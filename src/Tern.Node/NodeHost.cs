@@ -59,17 +59,62 @@ public static class NodeHost
         }
     }
 
-    /// <summary>Runs a node until the process is asked to stop (Ctrl-C, SIGTERM) or <paramref name="cancel"/> fires; leaving the cluster gracefully.</summary>
+    /// <summary>
+    /// Runs a node until the process is asked to stop (Ctrl-C, SIGTERM) or <paramref name="cancel"/> fires; leaving the cluster gracefully.
+    /// </summary>
+    /// <exception cref="NodeStartException">the database cannot be used, or the node did not become an Up member within the join timeout.</exception>
     public static async Task RunAsync(NodeSettings settings, TextWriter output, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(output);
+        var options = settings.Cluster;
+        if (await TernPersistence.WaitForDatabaseAsync(options, options.JoinTimeout, cancel) is { } database)
+            throw new NodeStartException(database);
         await using var app = Build(settings);
         await app.StartAsync(cancel);
-        var self = Akka.Cluster.Cluster.Get(app.Services.GetRequiredService<Akka.Actor.ActorSystem>()).SelfAddress;
-        await output.WriteLineAsync($"tern node {settings.Cluster.NodeName}: cluster address {self}, API {HttpAddress(app)}, pid {Environment.ProcessId}");
+        var cluster = Akka.Cluster.Cluster.Get(app.Services.GetRequiredService<Akka.Actor.ActorSystem>());
+        await output.WriteLineAsync($"tern node {options.NodeName}: cluster address {cluster.SelfAddress}, API {HttpAddress(app)}, pid {Environment.ProcessId}");
         await output.FlushAsync(cancel);
+
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancel, app.Lifetime.ApplicationStopping);
+        switch (await WaitUntilUpAsync(cluster, options.JoinTimeout, stopping.Token))
+        {
+            case true:
+                await output.WriteLineAsync($"tern node {options.NodeName}: Up in cluster {options.SystemName}");
+                await output.FlushAsync(cancel);
+                break;
+            case false:
+                // Nothing answered: a seed with nothing listening, or one of another cluster (remoting drops
+                // messages addressed to a different system name). Say so and leave; nobody else saw this node.
+                string why = $"did not join cluster '{options.SystemName}' within {options.JoinTimeout.TotalSeconds:0.###} s through seeds " +
+                    $"{string.Join(", ", options.SeedAddresses(options.Port))}: no seed answered (nothing listening there, or a node of another cluster)";
+                app.Logger.LogError("{Reason}", why);
+                await app.StopAsync(CancellationToken.None);
+                throw new NodeStartException(why);
+            default:
+                break;
+        }
         await app.WaitForShutdownAsync(cancel);
+    }
+
+    // True once this node is Up, false after the timeout, null when the process is stopping first.
+    private static async Task<bool?> WaitUntilUpAsync(Akka.Cluster.Cluster cluster, TimeSpan timeout, CancellationToken stopping)
+    {
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        try
+        {
+            await up.Task.WaitAsync(timeout, stopping);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The address the API listens on, once started.</summary>
@@ -80,3 +125,6 @@ public static class NodeHost
             ?? throw new InvalidOperationException("the node's HTTP server has not started");
     }
 }
+
+/// <summary>A node that could not start or join; the message is one line for the operator.</summary>
+public sealed class NodeStartException(string message) : Exception(message);

@@ -81,7 +81,10 @@ public static class NodeTelemetry
             });
         }
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
+        {
+            TraceLocally();
             return;
+        }
         string service = Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is { Length: > 0 } s ? s : "tern-node";
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r
@@ -91,6 +94,25 @@ public static class NodeTelemetry
             .WithMetrics(m => m.AddMeter([.. Meters]).AddOtlpExporter())
             .WithLogging(l => l.AddOtlpExporter(), o => o.IncludeFormattedMessage = true);
     }
+
+    private static readonly Lazy<ActivityListener> LocalListener = new(() =>
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => Sources.Contains(source.Name),
+            // Follow the caller's sampling decision; a trace that starts here is recorded.
+            Sample = (ref ActivityCreationOptions<ActivityContext> options) =>
+                options.Parent != default && !options.Parent.TraceFlags.HasFlag(ActivityTraceFlags.Recorded)
+                    ? ActivitySamplingResult.AllData
+                    : ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
+    });
+
+    // Without an exporter the spans are still made (and dropped when they end): log lines get
+    // their trace and span ids, and trace context still travels to nodes that do export.
+    private static void TraceLocally() => _ = LocalListener.Value;
 
     /// <summary>
     /// Starts an API call's span. Its parent is the caller's W3C traceparent header when there is

@@ -5,6 +5,9 @@ using System.Runtime.InteropServices;
 
 namespace Tern.Riscv;
 
+/// <summary>A post-copy page could not be fetched: the guest cannot continue.</summary>
+public sealed class PageUnavailableException(string message) : Exception(message);
+
 /// <summary>Guest physical RAM with dirty-page logging.</summary>
 public sealed unsafe class GuestMemory : IDisposable
 {
@@ -20,6 +23,13 @@ public sealed unsafe class GuestMemory : IDisposable
     private readonly ulong[] _dirty;
     private readonly byte[] _flags;
     private byte* _host;
+
+    // Post-copy: a bit per page still on the migration source (null when every page is here,
+    // so the checks on the slow paths cost one field test).
+    private volatile ulong[]? _absent;
+    private readonly object _arrivals = new();
+    private int _absentCount;
+    private string? _absentFailure;
 
     /// <summary>Allocates zeroed RAM of <paramref name="size"/> bytes at guest physical <paramref name="baseAddress"/>.</summary>
     public GuestMemory(ulong baseAddress, ulong size)
@@ -68,7 +78,103 @@ public sealed unsafe class GuestMemory : IDisposable
     {
         if (length < 0 || !Contains(address, (ulong)length))
             throw new ArgumentOutOfRangeException(nameof(address), $"0x{address:x} + {length} is outside guest RAM.");
+        if (_absent is not null && length > 0)
+        {
+            for (ulong p = (address - Base) >> PageShift; p <= (address - Base + (ulong)length - 1) >> PageShift; p++)
+                EnsurePresent((int)p);
+        }
         return new Span<byte>(_host + (address - Base), length);
+    }
+
+    /// <summary>
+    /// Post-copy: asks for a page that is still on the migration source, on the thread that
+    /// touched it (a vCPU or a device); the page then arrives through <see cref="FillAbsent"/>.
+    /// </summary>
+    public Action<int>? PageRequested { get; set; }
+
+    /// <summary>Pages still on the migration source (post-copy), 0 otherwise.</summary>
+    public int AbsentPages => Volatile.Read(ref _absentCount);
+
+    /// <summary>
+    /// Post-copy: marks the pages set in <paramref name="bits"/> as absent (their content is still
+    /// on the source). Call before the guest runs. Touching one then blocks until it has arrived.
+    /// </summary>
+    public void MarkAbsent(ReadOnlySpan<ulong> bits)
+    {
+        if (bits.Length != _dirty.Length)
+            throw new ArgumentException($"Bitmap needs {_dirty.Length} words.", nameof(bits));
+        var absent = bits.ToArray();
+        int count = 0;
+        foreach (ulong w in absent)
+            count += System.Numerics.BitOperations.PopCount(w);
+        _absentFailure = null;
+        _absentCount = count;
+        _absent = count == 0 ? null : absent;
+    }
+
+    /// <summary>True when page <paramref name="page"/> is still on the migration source.</summary>
+    public bool IsAbsent(int page) => _absent is { } a && (Volatile.Read(ref a[page >> 6]) & (1UL << (page & 63))) != 0;
+
+    /// <summary>
+    /// Post-copy: stores the content of an absent page and wakes whoever waits for it. A page
+    /// that is already here (fetched on demand earlier) is left alone, since the guest may have
+    /// written it since; returns whether the page was stored.
+    /// </summary>
+    public bool FillAbsent(int page, ReadOnlySpan<byte> content)
+    {
+        if (content.Length != PageSize)
+            throw new ArgumentException($"a page is {PageSize} bytes", nameof(content));
+        lock (_arrivals)
+        {
+            if (!IsAbsent(page))
+                return false;
+            content.CopyTo(new Span<byte>(_host + ((long)page << PageShift), PageSize));
+            if ((_flags[page] & FlagCode) != 0)
+                InvalidateCode(page);
+            Interlocked.And(ref _absent![page >> 6], ~(1UL << (page & 63)));
+            MarkDirty(page);
+            if (--_absentCount == 0)
+                _absent = null;
+            Monitor.PulseAll(_arrivals);
+            return true;
+        }
+    }
+
+    /// <summary>Post-copy broke: whoever waits for an absent page (now or later) gets an exception with <paramref name="reason"/>.</summary>
+    public void FailAbsent(string reason)
+    {
+        lock (_arrivals)
+        {
+            _absentFailure = reason;
+            Monitor.PulseAll(_arrivals);
+        }
+    }
+
+    /// <summary>Blocks until page <paramref name="page"/> is here (post-copy); returns at once otherwise.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal void EnsurePresent(int page)
+    {
+        if (_absent is not null)
+            WaitForPage(page);
+    }
+
+    private void WaitForPage(int page)
+    {
+        if (!IsAbsent(page))
+            return;
+        PageRequested?.Invoke(page);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        lock (_arrivals)
+        {
+            while (IsAbsent(page))
+            {
+                if (_absentFailure is { } failure)
+                    throw new PageUnavailableException($"guest page {page} is still on the migration source, which is gone: {failure}");
+                if (DateTime.UtcNow > deadline)
+                    throw new PageUnavailableException($"guest page {page} did not arrive from the migration source within 60 s");
+                Monitor.Wait(_arrivals, 100);
+            }
+        }
     }
 
     /// <summary>Copies bytes into RAM as a device (DMA) or a loader would: marks pages dirty and drops stale code.</summary>

@@ -24,6 +24,7 @@ public sealed unsafe partial class Hart
             Fault(isLr ? Cause.LoadAccessFault : Cause.StoreAccessFault, va);
             return Outcome.Fault;
         }
+        _mem.EnsurePresent((int)(off >> GuestMemory.PageShift));
         if (isLr)
         {
             _x[d.Rd] = Extend(ReadRam(off, size), isDouble);

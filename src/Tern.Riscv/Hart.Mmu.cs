@@ -153,6 +153,7 @@ public sealed unsafe partial class Hart
             ulong off = pteAddr - _ramBase;
             if (off >= _ramSize)
                 return Fault(AccessFaultCause(access), va);
+            _mem.EnsurePresent((int)(off >> GuestMemory.PageShift));
             ulong* slot = (ulong*)(_ram + off);
             ulong pte = *slot;
             if ((pte & PteV) == 0 || (pte & (PteR | PteW)) == PteW || (pte >> 54) != 0)
@@ -233,6 +234,7 @@ public sealed unsafe partial class Hart
         ulong off = pa - _ramBase;
         if (off < _ramSize)
         {
+            _mem.EnsurePresent((int)(off >> GuestMemory.PageShift));
             Fill(_readTlb, va, off);
             value = ReadRam(off, size);
             return true;
@@ -267,6 +269,7 @@ public sealed unsafe partial class Hart
         ulong off = pa - _ramBase;
         if (off < _ramSize)
         {
+            _mem.EnsurePresent((int)(off >> GuestMemory.PageShift));
             WriteRam(off, size, value);
             int page = (int)(off >> GuestMemory.PageShift);
             _mem.MarkDirty(page);
@@ -314,6 +317,7 @@ public sealed unsafe partial class Hart
                 RaiseException(Cause.InstructionAccessFault, pc, pc);
                 return null;
             }
+            _mem.EnsurePresent((int)(ramOff >> GuestMemory.PageShift));
             Fill(_execTlb, pc, ramOff);
             addend = e->Addend;
         }
@@ -369,6 +373,7 @@ public sealed unsafe partial class Hart
             RaiseException(Cause.InstructionAccessFault, next, pc);
             return null;
         }
+        _mem.EnsurePresent((int)(off >> GuestMemory.PageShift));
         uint raw = low | ((uint)*(ushort*)(_ram + off) << 16);
         var d = Decoder.Decode(raw);
         return new Block([d], 4);

@@ -36,6 +36,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     private readonly SemaphoreSlim _io = new(1, 1);
     private readonly List<IntegrityEvent> _events = [];
     private readonly HashSet<(long Segment, long Region)> _unflushed = [];
+    private readonly Placement _placement = new();
 
     internal LogicalVolume(VolumeGroup vg, Guid id)
     {
@@ -47,14 +48,49 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     internal SemaphoreSlim IoLock => _io;
 
+    /// <summary>Set on the instance a snapshot store writes the LV through; any other instance may no longer write once the LV has snapshots.</summary>
+    internal bool IsStoreBase { get; init; }
+
     /// <summary>The LV's current metadata entry.</summary>
-    public LvEntry Entry => _vg.Metadata.Lvs.FirstOrDefault(l => l.Id == _id) ?? throw new StorageException("the logical volume was removed");
+    public LvEntry Entry => Current().Entry ?? throw new StorageException("the logical volume was removed");
+
+    // The entry of the current metadata, looked up once per metadata version rather than per request.
+    private sealed record Snapshot(VgMetadata Metadata, LvEntry? Entry, bool HasStore);
+
+    private Snapshot? _current;
+
+    private Snapshot Current()
+    {
+        var md = _vg.Metadata;
+        var cached = Volatile.Read(ref _current);
+        if (cached is not null && ReferenceEquals(cached.Metadata, md))
+            return cached;
+        LvEntry? entry = null;
+        foreach (var l in md.Lvs)
+        {
+            if (l.Id == _id)
+            {
+                entry = l;
+                break;
+            }
+        }
+        var fresh = new Snapshot(md, entry, md.ThinPools is { Count: > 0 } && md.FindStore(_id) is not null);
+        Volatile.Write(ref _current, fresh);
+        return fresh;
+    }
 
     /// <summary>Name as VG/LV.</summary>
     public string Name => $"{_vg.Name}/{Entry.Name}";
 
     /// <inheritdoc/>
-    public long Length => Entry.Extents * _vg.Metadata.ExtentSize;
+    public long Length
+    {
+        get
+        {
+            var c = Current();
+            return (c.Entry ?? throw new StorageException("the logical volume was removed")).Extents * c.Metadata.ExtentSize;
+        }
+    }
 
     /// <summary>Checksum mismatches seen so far, repaired or not.</summary>
     public IReadOnlyList<IntegrityEvent> IntegrityEvents
@@ -102,9 +138,9 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     private long Map(long offset, long len, Placement p)
     {
         p.Clear();
-        var md = _vg.Metadata;
+        var (md, found, _) = Current();
         long es = md.ExtentSize;
-        var lv = md.Lvs.FirstOrDefault(l => l.Id == _id) ?? throw new StorageException("the logical volume was removed");
+        var lv = found ?? throw new StorageException("the logical volume was removed");
         long le = offset / es;
         var segs = lv.Segments;
         int lo = 0, hi = segs.Count - 1;
@@ -206,6 +242,8 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
         try
         {
             CheckBounds(offset, data.Length);
+            if (!IsStoreBase && Current().HasStore)
+                throw new StorageException($"{Name} has snapshots now and is written through its snapshot store; reopen it (VolumeGroup.OpenDeviceAsync)");
             if (offset % BlockSize == 0 && data.Length % BlockSize == 0)
             {
                 await WriteAlignedAsync(offset, data, cancellationToken).ConfigureAwait(false);
@@ -286,7 +324,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     private async ValueTask ReadAlignedAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
-        var place = new Placement();
+        var place = _placement; // requests are serialized by _io
         while (!buffer.IsEmpty)
         {
             int run = (int)Map(offset, buffer.Length, place);
@@ -443,7 +481,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     private async ValueTask WriteAlignedAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken ct)
     {
-        var place = new Placement();
+        var place = _placement; // requests are serialized by _io
         while (!data.IsEmpty)
         {
             int run = (int)Map(offset, data.Length, place);

@@ -249,19 +249,48 @@ public sealed class PhysicalVolume : IDisposable
     public async ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct = default)
     {
         CheckRange(dataOffset, buffer.Length);
-        await Io.ReadAsync(Label.DataOffset + dataOffset, buffer, ct).ConfigureAwait(false);
         long first = dataOffset / BlockSize;
         int count = buffer.Length / BlockSize;
+        if (!verify || count < 2 * PipelineBlocks)
+        {
+            await Io.ReadAsync(Label.DataOffset + dataOffset, buffer, ct).ConfigureAwait(false);
+            return Verify(buffer.Span, first, 0, count, verify);
+        }
+        // A large read is taken in pieces, and each piece is verified on another thread while
+        // the next one is read, so the CRCs overlap the copying instead of following it.
+        var checks = new List<Task<List<int>?>>();
+        for (int at = 0; at < count; at += PipelineBlocks)
+        {
+            int n = Math.Min(PipelineBlocks, count - at);
+            var piece = buffer.Slice(at * BlockSize, n * BlockSize);
+            await Io.ReadAsync(Label.DataOffset + dataOffset + ((long)at * BlockSize), piece, ct).ConfigureAwait(false);
+            int from = at;
+            checks.Add(Task.Run(() => Verify(piece.Span, first + from, from, n, verify: true), ct));
+        }
         List<int>? bad = null;
-        var span = buffer.Span;
-        var tags = _tags.AsSpan((int)first, count);
+        foreach (var check in checks)
+        {
+            if (await check.ConfigureAwait(false) is { } found)
+                (bad ??= []).AddRange(found);
+        }
+        return bad;
+    }
+
+    private const int PipelineBlocks = 64; // 256 KiB
+
+    // Zeroes never-written blocks and, when asked, checks the others against their tags. Returns
+    // the indexes (counted from `index`) of blocks that do not match.
+    private List<int>? Verify(Span<byte> span, long firstTag, int index, int count, bool verify)
+    {
+        List<int>? bad = null;
+        var tags = _tags.AsSpan((int)firstTag, count);
         for (int i = 0; i < count; i++)
         {
             uint tag = tags[i];
             if (tag == 0)
                 span.Slice(i * BlockSize, BlockSize).Clear();
             else if (verify && Checksums.BlockTag(span.Slice(i * BlockSize, BlockSize)) != tag)
-                (bad ??= []).Add(i);
+                (bad ??= []).Add(index + i);
         }
         return bad;
     }

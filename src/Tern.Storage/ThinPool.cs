@@ -151,6 +151,8 @@ public sealed class ThinPool : IDisposable
         for (int slot = 0; slot < 2; slot++)
         {
             await _meta.ReadAsync(slot * SuperSize, super, ct).ConfigureAwait(false);
+            if (super.AsSpan(0, 8).SequenceEqual("TERN-TP1"u8))
+                throw new StorageException($"thin pool {Name} was written by an older Tern (whole-table format TERN-TP1), which this version does not read");
             if (!super.AsSpan(0, 8).SequenceEqual(Magic) || BinaryPrimitives.ReadUInt32LittleEndian(super.AsSpan(40)) != Checksums.Crc32C(super.AsSpan(0, 40)))
                 continue;
             long seqno = BinaryPrimitives.ReadInt64LittleEndian(super.AsSpan(8));
@@ -688,9 +690,22 @@ public sealed class ThinPool : IDisposable
     /// <summary>The data LV (scrubbed with the origin of a snapshot store).</summary>
     public LogicalVolume DataVolume => _data;
 
-    /// <inheritdoc/>
+    /// <summary>Closes the pool, first committing mappings changed since the last flush (as a clean close of a PV keeps its completed writes).</summary>
     public void Dispose()
     {
+        if (_dirty)
+        {
+            try
+            {
+                _lock.Wait();
+                FlushDataAsync(CancellationToken.None).GetAwaiter().GetResult();
+                CommitAsync().GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or StorageException)
+            {
+                // Closing anyway: the mappings of the last commit stand, as after a crash.
+            }
+        }
         _data.Dispose();
         _meta.Dispose();
         (_base as IDisposable)?.Dispose();

@@ -88,7 +88,7 @@ public sealed partial class VolumeGroup
             var md = Metadata;
             var data = new LogicalVolume(this, entry.DataLv);
             var meta = new LogicalVolume(this, entry.MetaLv);
-            var baseLv = entry.Origin is { } origin ? new LogicalVolume(this, origin) : null;
+            var baseLv = entry.Origin is { } origin ? new LogicalVolume(this, origin) { IsStoreBase = true } : null;
             lock (_openLvs)
             {
                 _openLvs.Add(data);
@@ -242,7 +242,7 @@ public sealed partial class VolumeGroup
         {
             var pool = await OpenThinPoolAsync(md.ThinPools!.First(p => p.Id == thin.Pool).Name, ct).ConfigureAwait(false);
             var id = thin.Id;
-            return new ThinVolume(pool, thin.DeviceId, $"{Name}/{name}", () => Metadata.Thins?.FirstOrDefault(t => t.Id == id)?.Size ?? 0);
+            return new ThinVolume(pool, thin.DeviceId, $"{Name}/{name}", CachedLength(m => m.Thins?.FirstOrDefault(t => t.Id == id)?.Size ?? 0));
         }
         if (md.FindPool(name) is not null)
             throw new StorageException($"{Name}/{name} is a thin pool, not a volume; create thin volumes in it with --type thin --thin-pool {name}");
@@ -250,9 +250,25 @@ public sealed partial class VolumeGroup
         {
             var pool = await OpenThinPoolAsync(store.Name, ct).ConfigureAwait(false);
             var id = lv.Id;
-            return new ThinVolume(pool, store.OriginDevice, $"{Name}/{name}", () => (Metadata.Lvs.FirstOrDefault(l => l.Id == id)?.Extents ?? 0) * Metadata.ExtentSize);
+            return new ThinVolume(pool, store.OriginDevice, $"{Name}/{name}", CachedLength(m => (m.Lvs.FirstOrDefault(l => l.Id == id)?.Extents ?? 0) * m.ExtentSize));
         }
         return OpenLv(name);
+    }
+
+    private sealed record LengthOf(VgMetadata Metadata, long Length);
+
+    // A device's length, computed once per metadata version rather than on every request.
+    private Func<long> CachedLength(Func<VgMetadata, long> compute)
+    {
+        LengthOf? cache = null;
+        return () =>
+        {
+            var md = Metadata;
+            var seen = Volatile.Read(ref cache);
+            if (seen is null || !ReferenceEquals(seen.Metadata, md))
+                Volatile.Write(ref cache, seen = new LengthOf(md, compute(md)));
+            return seen.Length;
+        };
     }
 
     // Shrinks a thin volume or snapshot to whole chunks, freeing the pool chunks past its new end.

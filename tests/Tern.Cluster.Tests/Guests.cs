@@ -17,4 +17,7 @@ internal static class Guests
     }
 
     public static byte[] Ticker() => TickerGuest.Elf();
+
+    /// <summary>Fills 4 MiB with a pattern, then prints "beat N ok ms=T" every 250 ms after checking it.</summary>
+    public static string HeartbeatPath => Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(HelloPath))!, "migrate", "heartbeat.elf");
 }

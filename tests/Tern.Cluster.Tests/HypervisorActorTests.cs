@@ -99,6 +99,51 @@ public sealed class HypervisorActorTests(ITestOutputHelper output) : TestKit(
         hypervisor.Tell(new AttachConsole("hello"), TestActor);
         Assert.Equal("VM 'hello' is not running on node-x", ExpectMsg<CommandRejected>().Reason);
     }
+
+    [Fact]
+    public void Refuses_an_incoming_migration_that_does_not_fit_and_holds_nothing()
+    {
+        var (hypervisor, _, agent) = Start(budgetMib: 100);
+        hypervisor.Tell(new PrepareMigration("big", Spec("big", memoryMib: 128), 2, "node-y", null), TestActor);
+        Assert.Equal(new MigrationRefused("big", 2, "host 'node-x' cannot take it: needs 128 MiB, this host has 100 MiB free of 100 MiB"), ExpectMsg<MigrationRefused>());
+        Assert.Equal(new HostUsageChanged(0, 0), agent.ExpectMsg<HostUsageChanged>());
+    }
+
+    [Fact]
+    public async Task An_incoming_migration_waits_behind_a_one_time_token_and_a_bad_stream_or_an_abort_releases_its_room()
+    {
+        var (hypervisor, _, agent) = Start();
+        hypervisor.Tell(new PrepareMigration("in", Spec("in"), 5, "node-y", null), TestActor);
+        var prepared = ExpectMsg<MigrationPrepared>();
+        Assert.Equal(("in", 5L, "node-x"), (prepared.VmId, prepared.Generation, prepared.Host));
+        Assert.Matches("^[0-9a-f]{32}$", prepared.Token);
+        Assert.StartsWith("127.0.0.1:", prepared.Endpoint);
+        Assert.Equal(new HostUsageChanged(64 * Mib, 1), agent.ExpectMsg<HostUsageChanged>());
+        // Reserved, but whether the guest runs here is known only when its receive has ended: the answer waits.
+        hypervisor.Tell(new ProbeGuest("in", 5), TestActor);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        // A stranger with the wrong token is hung up on; the endpoint keeps waiting for the source.
+        using (var stranger = await Migration.MigrationListener.ConnectAsync(prepared.Endpoint, new string('0', 32), CancellationToken.None))
+            Assert.Equal(0, await stranger.GetStream().ReadAsync(new byte[16]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        agent.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        // The source, with the token, sends something that is not a migration: refused, room released.
+        using (var source = await Migration.MigrationListener.ConnectAsync(prepared.Endpoint, prepared.Token, CancellationToken.None))
+        {
+            await source.GetStream().WriteAsync(new byte[64]);
+            Assert.Equal(new HostUsageChanged(0, 0), agent.ExpectMsg<HostUsageChanged>(TimeSpan.FromSeconds(10)));
+        }
+        Assert.Equal(5L, ExpectMsg<GuestExited>().Generation);
+
+        // Prepared again, then abandoned by the controller: the room is released and the endpoint closed.
+        hypervisor.Tell(new PrepareMigration("in", Spec("in"), 6, "node-y", null), TestActor);
+        var again = ExpectMsg<MigrationPrepared>();
+        agent.ExpectMsg<HostUsageChanged>();
+        hypervisor.Tell(new AbortMigration("in", 6, "test"), TestActor);
+        Assert.Equal(new HostUsageChanged(0, 0), agent.ExpectMsg<HostUsageChanged>(TimeSpan.FromSeconds(10)));
+        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => Migration.MigrationListener.ConnectAsync(again.Endpoint, again.Token, CancellationToken.None));
+    }
 }
 
 public sealed class SchedulerActorTests(ITestOutputHelper output) : TestKit(

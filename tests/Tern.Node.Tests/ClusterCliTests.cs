@@ -78,6 +78,32 @@ public sealed class ClusterCliTests : IAsyncLifetime
         Assert.Equal("tern: needs 4096 MiB but the most free memory on any host is 512 MiB", refused.Error.Trim());
     }
 
+    [Fact]
+    public async Task Vm_migrate_refuses_what_it_cannot_do_with_a_clear_error_and_changes_nothing()
+    {
+        string kernel = Path.Combine(_dir, "ticker.elf");
+        await File.WriteAllBytesAsync(kernel, TickerGuest.Elf());
+        Assert.Equal(0, (await Tern("vm", "create", "--name", "m1", "--mem", "64M", "--kernel", kernel)).Code);
+
+        var converge = await Tern("vm", "migrate", "m1", "--auto-converge", "maybe", "--json");
+        Assert.Equal((2, "tern: auto-converge 'maybe': use on or off"), (converge.Code, converge.Error.Trim()));
+        Assert.Equal("refused", JsonDocument.Parse(converge.Output).RootElement.GetProperty("status").GetString());
+        var same = await Tern("vm", "migrate", "m1", "--to", "solo");
+        Assert.Equal((2, "tern: VM 'm1' already runs on 'solo'"), (same.Code, same.Error.Trim()));
+        var alone = await Tern("vm", "migrate", "m1");
+        Assert.Equal((2, "tern: no host other than 'solo' can take guests (the others are draining or unknown)"), (alone.Code, alone.Error.Trim()));
+        var badLimit = await Tern("vm", "migrate", "m1", "--downtime-limit", "soon");
+        Assert.Equal(2, badLimit.Code);
+        Assert.Contains("--downtime-limit 'soon' is not a duration", badLimit.Error);
+        var ghost = await Tern("vm", "migrate", "ghost", "--to", "solo");
+        Assert.Equal((2, "tern: no VM named 'ghost'"), (ghost.Code, ghost.Error.Trim()));
+        var nothing = await Tern("vm", "migrate", "--cancel", "m1");
+        Assert.Equal((2, "no migration of m1 in progress (last: refused)"), (nothing.Code, nothing.Output.Trim()));
+
+        var shown = JsonDocument.Parse((await Tern("vm", "show", "m1", "--json")).Output).RootElement;
+        Assert.Equal(("running", "solo", 1L), (shown.GetProperty("state").GetString(), shown.GetProperty("host").GetString(), shown.GetProperty("generation").GetInt64()));
+    }
+
     public async Task DisposeAsync()
     {
         await _app.StopAsync();

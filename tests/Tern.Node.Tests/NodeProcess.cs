@@ -29,22 +29,29 @@ internal sealed partial class NodeProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int Id => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     public static NodeProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
 
-    // Starts a node with extra environment variables (OTEL_*, TERN_LOG_FORMAT, log levels).
-    public static NodeProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    /// <summary>Starts `tern node start ARGS` with <paramref name="environment"/> added to this process's environment.</summary>
+    public static NodeProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        StartTern(environment, ["node", "start", .. args]);
+
+    /// <summary>Starts `tern ARGS` (any verb) with <paramref name="environment"/> added.</summary>
+    public static NodeProcess StartTern(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tern.dll"));
-        psi.ArgumentList.Add("node");
-        psi.ArgumentList.Add("start");
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        // A node's settings come from TERN_* variables too: the test's environment must not leak in.
+        foreach (var setting in NodeConfiguration.Settings.Append(NodeConfiguration.ConfigFile))
+            psi.Environment.Remove(setting.Environment);
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
-        foreach (var (key, value) in environment)
-            psi.Environment[key] = value;
+        foreach (var (name, value) in environment)
+            psi.Environment[name] = value;
         var node = new NodeProcess(Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet"));
         node._process.OutputDataReceived += (_, e) => node.Line(e.Data);
         node._process.ErrorDataReceived += (_, e) => node.Line(e.Data);
@@ -82,6 +89,13 @@ internal sealed partial class NodeProcess : IDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Kills the node at once (SIGKILL): no leaving, no cleanup, as a crash would.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(10_000);
     }
 
     public void Dispose()

@@ -135,6 +135,49 @@ public sealed class OtlpExportTests : IDisposable
         Assert.Empty(_receiver.Errors);
     }
 
+    [Fact]
+    public async Task A_vm_created_with_the_cli_is_one_trace_from_the_cli_to_the_other_node()
+    {
+        string kernel = Path.Combine(_dir, "ticker.elf");
+        await File.WriteAllBytesAsync(kernel, TickerGuest.Elf());
+        var apis = await StartNodesAsync(2);
+
+        var (status, output) = await TernAsync("vm", "create", "--api", apis[0], "--name", "otel-cli", "--mem", "64M", "--kernel", kernel, "--host", "node-2");
+        Assert.True(status == 0, $"tern vm create exited with {status}:\n{output}");
+
+        var cli = await EventuallyAsync(() => _receiver.Spans.FirstOrDefault(s => s.Name == "cli.vm.create"), "the CLI's span");
+        Assert.Equal(("tern-cli", "Tern.Cli", ""), ((string)cli.Resource["service.name"], cli.Scope, cli.ParentSpanId));
+        var trace = await EventuallyAsync(() =>
+        {
+            var spans = _receiver.Spans.Where(s => s.TraceId == cli.TraceId).ToList();
+            return spans.Any(s => s.Name == "hypervisor.start-guest") ? spans : null;
+        }, "the hypervisor's span in the CLI's trace");
+        var api = Assert.Single(trace, s => s.Name == "api.vm.create");
+        var controller = Assert.Single(trace, s => s.Name == "vm.create");
+        var boot = Assert.Single(trace, s => s.Name == "hypervisor.start-guest");
+        var request = Assert.Single(trace, s => s.Scope == "System.Net.Http");
+        Assert.Equal((cli.SpanId, "tern-cli"), (request.ParentSpanId, (string)request.Resource["service.name"]));
+        Assert.Equal((request.SpanId, "node-1"), (api.ParentSpanId, api.Node));
+        Assert.Equal((controller.SpanId, "node-2", "otel-cli"), (boot.ParentSpanId, boot.Node, boot.Attributes["tern.vm"]));
+    }
+
+    // The real `tern` in a process of its own, exporting to the receiver.
+    private async Task<(int Status, string Output)> TernAsync(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tern.dll"));
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        psi.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = _receiver.Endpoint;
+        psi.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
     private static IEnumerable<JsonElement> JsonLines(string log)
     {
         foreach (var text in log.Split('\n'))

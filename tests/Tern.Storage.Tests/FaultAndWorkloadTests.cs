@@ -145,4 +145,54 @@ public sealed class FaultAndWorkloadTests : IDisposable
         var scrub = await lv2.ScrubAsync();
         Assert.Equal(0, scrub.Unrepairable + scrub.Repaired);
     }
+
+    [Theory]
+    [MemberData(nameof(Layouts))]
+    public async Task The_workload_keeps_its_data_and_its_snapshots_through_pvmove_and_grow(string layout)
+    {
+        var (vg, pvs) = await _pool.CreateVgAsync(4, Extent, size: 16 << 20);
+        var lvLayout = layout switch
+        {
+            "striped" => new LvLayout(SegmentType.Striped, 2, 32 << 10),
+            "mirror" => new LvLayout(SegmentType.Mirror, 2),
+            _ => LvLayout.Linear,
+        };
+        await vg.CreateLvAsync("w", 12 * Extent, lvLayout);
+        var fsx = new Fsx(vg.OpenLv("w"), seed: 7 + layout.Length);
+        await fsx.RunAsync(100);
+
+        await vg.SnapshotAsync("w", "s1", storeBytes: 36 * Extent); // room for every block to diverge from two snapshots
+        var s1 = fsx.Model;
+        fsx.Reopened(await vg.OpenDeviceAsync("w"));
+        await fsx.RunAsync(100);
+
+        var source = pvs.First(p => vg.Metadata.FindLv("w")!.Segments.Any(s => s.Areas.Any(a => a.Pv == p.Id)));
+        var move = Task.Run(() => vg.PvMoveAsync(source, chunkExtents: 2));
+        while (!move.IsCompleted)
+            await fsx.RunAsync(20);
+        await move;
+        Assert.DoesNotContain(vg.Metadata.Lvs, l => l.Segments.Any(s => s.Areas.Any(a => a.Pv == source.Id)));
+
+        await vg.SnapshotAsync("w", "s2", storeBytes: null);
+        var s2 = fsx.Model;
+        await vg.ExtendLvAsync("w", 16 * Extent);
+        fsx.Resized();
+        await fsx.RunAsync(200);
+        await fsx.VerifyAllAsync();
+        Assert.Equal(s1, await ReadAllAsync(await vg.OpenDeviceAsync("s1")));
+        Assert.Equal(s2, await ReadAllAsync(await vg.OpenDeviceAsync("s2")));
+
+        _pool.CloseAll();
+        var vg2 = _pool.Track(await VolumeGroup.OpenAsync("vg0", await _pool.OpenPvsAsync([0, 1, 2, 3])));
+        await fsx.VerifyAllAsync(await vg2.OpenDeviceAsync("w"));
+        Assert.Equal(s1, await ReadAllAsync(await vg2.OpenDeviceAsync("s1")));
+        Assert.Equal(s2, await ReadAllAsync(await vg2.OpenDeviceAsync("s2")));
+    }
+
+    private static async Task<byte[]> ReadAllAsync(IBlockDevice d)
+    {
+        var b = new byte[d.Length];
+        await d.ReadAsync(0, b);
+        return b;
+    }
 }

@@ -6,14 +6,21 @@ namespace Tern.Storage.Tests;
 internal sealed class Fsx(IBlockDevice device, int seed)
 {
     private readonly Random _rng = new(seed);
+    private IBlockDevice _device = device;
     private byte[] _model = new byte[device.Length];
+
+    /// <summary>The expected contents now (a copy).</summary>
+    public byte[] Model => (byte[])_model.Clone();
+
+    /// <summary>Goes on through another handle of the same volume (reopened after its first snapshot).</summary>
+    public void Reopened(IBlockDevice reopened) => _device = reopened;
 
     public int Steps { get; private set; }
 
     /// <summary>Takes in a size change made by someone else (grow: zeros appear; shrink: the tail goes).</summary>
     public void Resized()
     {
-        var m = new byte[device.Length];
+        var m = new byte[_device.Length];
         Array.Copy(_model, m, Math.Min(m.Length, _model.Length));
         _model = m;
     }
@@ -22,7 +29,7 @@ internal sealed class Fsx(IBlockDevice device, int seed)
     {
         for (int i = 0; i < steps; i++, Steps++)
         {
-            long size = Math.Min(_model.Length, device.Length);
+            long size = Math.Min(_model.Length, _device.Length);
             int kind = _rng.Next(10);
             long off = _rng.NextInt64(0, size);
             int len = (int)Math.Min(size - off, _rng.Next(1, maxLength));
@@ -35,13 +42,13 @@ internal sealed class Fsx(IBlockDevice device, int seed)
             {
                 var data = new byte[len];
                 _rng.NextBytes(data);
-                await device.WriteAsync(off, data);
+                await _device.WriteAsync(off, data);
                 data.CopyTo(_model, off);
             }
             else if (kind < 9)
             {
                 var back = new byte[len];
-                await device.ReadAsync(off, back);
+                await _device.ReadAsync(off, back);
                 if (!_model.AsSpan((int)off, len).SequenceEqual(back))
                 {
                     int at = 0;
@@ -52,7 +59,7 @@ internal sealed class Fsx(IBlockDevice device, int seed)
             }
             else
             {
-                await device.FlushAsync();
+                await _device.FlushAsync();
             }
         }
     }
@@ -60,7 +67,7 @@ internal sealed class Fsx(IBlockDevice device, int seed)
     /// <summary>Reads the whole device (or the same volume reopened as <paramref name="reopened"/>) and compares it with the model.</summary>
     public async Task VerifyAllAsync(IBlockDevice? reopened = null)
     {
-        var dev = reopened ?? device;
+        var dev = reopened ?? _device;
         var back = new byte[dev.Length];
         await dev.ReadAsync(0, back);
         Assert.True(_model.AsSpan().SequenceEqual(back), $"fsx seed {seed}: final contents differ");

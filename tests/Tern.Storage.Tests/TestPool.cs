@@ -59,11 +59,11 @@ internal sealed class TestPool : IDisposable
         _open.Clear();
     }
 
-    /// <summary>Closes everything opened so far (as a process exit would).</summary>
+    /// <summary>Closes everything opened so far (as a process exit would): the latest first, so a VG closes before its PVs.</summary>
     public void CloseAll()
     {
-        foreach (var d in _open)
-            d.Dispose();
+        for (int i = _open.Count - 1; i >= 0; i--)
+            _open[i].Dispose();
         _open.Clear();
     }
 
@@ -105,6 +105,8 @@ internal sealed class FaultyIo(IPhysicalVolumeIo inner) : IPhysicalVolumeIo
 {
     public int Flushes;
     public int Writes;
+    public int Reads;
+    public long BytesWritten;
 
     /// <summary>A simulated power cut shared by several PVs.</summary>
     public CrashPoint? Crash { get; set; }
@@ -117,14 +119,20 @@ internal sealed class FaultyIo(IPhysicalVolumeIo inner) : IPhysicalVolumeIo
 
     public long Length => inner.Length;
 
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        FailReads ? throw new IOException($"{Name}: injected read error") : inner.ReadAsync(offset, buffer, cancellationToken);
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (FailReads)
+            throw new IOException($"{Name}: injected read error");
+        Interlocked.Increment(ref Reads);
+        return inner.ReadAsync(offset, buffer, cancellationToken);
+    }
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         if (FailWrites)
             throw new IOException($"{Name}: injected write error");
         Interlocked.Increment(ref Writes);
+        Interlocked.Add(ref BytesWritten, data.Length);
         return (Crash?.Next() ?? CrashPoint.Outcome.Whole) switch
         {
             CrashPoint.Outcome.Whole => inner.WriteAsync(offset, data, cancellationToken),

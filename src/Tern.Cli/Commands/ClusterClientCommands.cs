@@ -19,12 +19,17 @@ public static class ClusterClientCommands
     private static readonly Option<string?> Token = new("--token") { Description = "API token for mutating calls (env TERN_API_TOKEN).", Recursive = true };
     private static readonly Option<bool> Json = new("--json") { Description = "Print the API's JSON instead of a table.", Recursive = true };
 
+    /// <summary>Whether --json was given.</summary>
+    internal static bool JsonOutput(ParseResult parse) => parse.GetValue(Json);
+
     /// <summary>`tern host list`.</summary>
     public static Command Host()
     {
         var list = new Command("list", "List the cluster's hosts with capacity and load.");
         list.SetAction((parse, ct) => Call(parse, HttpMethod.Get, "/api/hosts", null, HostTable, ct));
-        return new Command("host", "Hosts of a Tern cluster.") { list, Api, Token, Json };
+        var host = new Command("host", "Hosts of a Tern cluster.") { list, Api, Token, Json };
+        MigrationCommands.AddHostVerbs(host);
+        return host;
     }
 
     /// <summary>`tern events [--follow]`.</summary>
@@ -50,7 +55,8 @@ public static class ClusterClientCommands
         var append = new Option<string?>("--append") { Description = "Kernel command line." };
         var disks = new Option<string[]>("--disk") { Description = "Disk image path on the host; repeatable." };
         var host = new Option<string?>("--host") { Description = "Run on this host (explicit placement)." };
-        var create = new Command("create", "Create and start a VM.") { name, mem, smp, kernel, bios, initrd, append, disks, host };
+        var clock = new Option<string?>("--clock") { Description = "Guest time: host (default) or icount (deterministic, derived from instructions)." };
+        var create = new Command("create", "Create and start a VM.") { name, mem, smp, kernel, bios, initrd, append, disks, host, clock };
         create.SetAction((parse, ct) =>
         {
             if (!SizeParser.TryParse(parse.GetValue(mem)!, out ulong bytes))
@@ -69,6 +75,7 @@ public static class ClusterClientCommands
                 append = parse.GetValue(append),
                 disks = (parse.GetValue(disks) ?? []).Select(Path.GetFullPath).ToArray(),
                 host = parse.GetValue(host),
+                clock = parse.GetValue(clock),
             };
             return Call(parse, HttpMethod.Post, "/api/vms", JsonContent.Create(body), VmTable, ct);
         });
@@ -106,10 +113,12 @@ public static class ClusterClientCommands
             return ConsoleClient.RunAsync(api, token, parse.GetValue(consoleName)!, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct);
         });
         vm.Subcommands.Add(console);
+        vm.Subcommands.Add(MigrationCommands.Migrate());
         return vm;
     }
 
-    private static HttpClient Client(ParseResult parse)
+    /// <summary>An HTTP client for the node API named by --api / TERN_API, with the token.</summary>
+    internal static HttpClient Client(ParseResult parse)
     {
         var (api, token) = Endpoint(parse);
         var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(60) };
@@ -140,6 +149,7 @@ public static class ClusterClientCommands
     {
         var output = parse.InvocationConfiguration.Output;
         var err = parse.InvocationConfiguration.Error;
+        using var trace = CliTracing.Begin(parse);
         using var http = Client(parse);
         HttpResponseMessage response;
         try
@@ -257,8 +267,8 @@ public static class ClusterClientCommands
 
     /// <summary>The hosts of a GET /api/hosts answer as an aligned table.</summary>
     internal static string HostTable(JsonElement body) => Table(body,
-        ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS", "PVS", "PV SIZE", "PV FREE"],
-        h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests"),
+        ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS", "DRAINING", "PVS", "PV SIZE", "PV FREE"],
+        h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests"), S(h, "draining"),
             Pvs(h).Count().ToString(CultureInfo.InvariantCulture), MibOf(Pvs(h).Sum(p => p.GetProperty("sizeBytes").GetInt64())), MibOf(Pvs(h).Sum(p => p.GetProperty("freeBytes").GetInt64()))]);
 
     private static IEnumerable<JsonElement> Pvs(JsonElement host) =>

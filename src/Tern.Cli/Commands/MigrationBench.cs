@@ -63,6 +63,12 @@ public sealed record MigrationRun
     /// <summary>Pages per second the guest dirtied before the migration, from its heartbeats.</summary>
     public double DirtyPagesRate { get; init; }
 
+    /// <summary>Whether the remaining dirty set fitted the downtime limit (Tern; null where the system does not say).</summary>
+    public bool? Converged { get; init; }
+
+    /// <summary>How far auto-converge slowed the guest's vCPUs, in percent (Tern).</summary>
+    public int ThrottlePercent { get; init; }
+
     /// <summary>Where the downtime went, when the system says (Tern: pause, final copy, acknowledgement).</summary>
     public string Detail { get; init; } = "";
 }

@@ -1,8 +1,9 @@
 // `tern node start`: runs this process as one host of a Tern cluster (Akka node, hypervisor,
-// HTTP API) until Ctrl-C or SIGTERM, which leave the cluster gracefully. Every flag has an
-// environment variable for containers (deploy/, k8s/); a flag wins over its variable.
+// HTTP API) until Ctrl-C or SIGTERM, which leave the cluster gracefully. `tern node probe`
+// asks a node's health endpoint (the container HEALTHCHECK). The flags are made from
+// NodeConfiguration's table, so a flag, its environment variable and its appsettings key
+// cannot drift apart; precedence: flag > variable > --config file > data-dir file > binary-dir file.
 using System.CommandLine;
-using Tern.Cluster;
 using Tern.Node;
 
 namespace Tern.Cli.Commands;
@@ -10,82 +11,126 @@ namespace Tern.Cli.Commands;
 /// <summary>The `tern node` verbs.</summary>
 public static class NodeCommand
 {
+    /// <summary>Exit code of a node that could not start or join (port in use, database unreachable, join timeout).</summary>
+    public const int StartFailed = 1;
+
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var name = new Option<string?>("--name") { Description = "Host name, unique in the cluster (env TERN_NODE_NAME; default node-1)." };
-        var dataDir = new Option<string?>("--data-dir") { Description = "Directory for this node's files (env TERN_DATA_DIR; default ./data/NAME)." };
-        var hostname = new Option<string?>("--hostname") { Description = "Address remoting binds to and advertises (env TERN_HOSTNAME; default 127.0.0.1)." };
-        var port = new Option<int?>("--port") { Description = "Remoting port (env TERN_PORT; default 4053)." };
-        var seeds = new Option<string[]>("--seed") { Description = "A seed node as host:port or akka.tcp://tern@host:port; repeatable (env TERN_SEEDS, comma-separated). None: this node starts a new cluster.", AllowMultipleArgumentsPerToken = true };
-        var httpHost = new Option<string?>("--http-host") { Description = "Address of the HTTP API (env TERN_HTTP_HOST; default 127.0.0.1)." };
-        var httpPort = new Option<int?>("--http-port") { Description = "Port of the HTTP API (env TERN_HTTP_PORT; default 8080)." };
-        var memory = new Option<string?>("--memory") { Description = "Memory this host gives guests in total, e.g. 2G (env TERN_MEMORY; default 2G)." };
-        var token = new Option<string?>("--api-token") { Description = "Token required on mutating API calls (env TERN_API_TOKEN; default none)." };
-        var journal = new Option<string?>("--journal") { Description = "SQLite connection string shared by the cluster's nodes (env TERN_JOURNAL; default DATA-DIR/tern.db)." };
-        var start = new Command("start", "Run this process as a node of a Tern cluster.") { name, dataDir, hostname, port, seeds, httpHost, httpPort, memory, token, journal };
+        var startOptions = new SettingOptions();
+        var start = new Command("start", "Run this process as a node of a Tern cluster.");
+        startOptions.AddTo(start);
         start.SetAction(async (parse, ct) =>
         {
             var err = parse.InvocationConfiguration.Error;
-            var output = parse.InvocationConfiguration.Output;
-            string nodeName = parse.GetValue(name) ?? Env("TERN_NODE_NAME") ?? "node-1";
-            string memoryText = parse.GetValue(memory) ?? Env("TERN_MEMORY") ?? "2G";
-            if (!SizeParser.TryParse(memoryText, out ulong memoryBytes) || memoryBytes == 0)
-            {
-                err.WriteLine($"tern node start: --memory '{memoryText}' is not a size (e.g. 512M, 2G).");
+            if (!TryLoad(parse, startOptions, err, out var settings))
                 return RunCommand.UsageError;
-            }
-            int? remotingPort = parse.GetValue(port) ?? EnvInt("TERN_PORT");
-            int? apiPort = parse.GetValue(httpPort) ?? EnvInt("TERN_HTTP_PORT");
-            if (remotingPort is < 0 or > 65535 || apiPort is < 0 or > 65535)
-            {
-                err.WriteLine("tern node start: ports must be between 0 and 65535.");
-                return RunCommand.UsageError;
-            }
-            var seedList = parse.GetValue(seeds) is { Length: > 0 } given ? given
-                : (Env("TERN_SEEDS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var settings = new NodeSettings
-            {
-                Cluster = new TernNodeOptions
-                {
-                    NodeName = nodeName,
-                    DataDir = parse.GetValue(dataDir) ?? Env("TERN_DATA_DIR") ?? Path.Combine("data", nodeName),
-                    Hostname = parse.GetValue(hostname) ?? Env("TERN_HOSTNAME") ?? "127.0.0.1",
-                    Port = remotingPort ?? 4053,
-                    Seeds = seedList,
-                    MemoryBudgetBytes = memoryBytes,
-                    JournalConnectionString = parse.GetValue(journal) ?? Env("TERN_JOURNAL"),
-                    GuestIoSampleEvery = NodeTelemetry.GuestIoSampleEvery(),
-                },
-                HttpHost = parse.GetValue(httpHost) ?? Env("TERN_HTTP_HOST") ?? "127.0.0.1",
-                HttpPort = apiPort ?? 8080,
-                ApiToken = parse.GetValue(token) ?? Env("TERN_API_TOKEN"),
-            };
-            if (NodeTelemetry.CheckEnvironment() is { } bad)
-            {
-                err.WriteLine($"tern node start: {bad}.");
-                return RunCommand.UsageError;
-            }
             if (NodeHost.CheckListenAddresses(settings) is { } problem)
             {
                 err.WriteLine($"tern node start: {problem}");
-                return 1;
+                return StartFailed;
             }
             try
             {
-                await NodeHost.RunAsync(settings, output, ct);
+                await NodeHost.RunAsync(settings, parse.InvocationConfiguration.Output, ct);
                 return 0;
+            }
+            catch (NodeStartException e)
+            {
+                err.WriteLine($"tern node start: {e.Message}");
+                return StartFailed;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or Akka.Configuration.ConfigurationException or AggregateException)
             {
                 err.WriteLine($"tern node start: the node failed to start: {e.GetBaseException().Message}");
+                return StartFailed;
+            }
+        });
+
+        var probeOptions = new SettingOptions();
+        var path = new Option<string>("--path") { Description = "The health path to ask.", DefaultValueFactory = _ => NodeHealth.LivePath };
+        var probe = new Command("probe", "Ask the node configured like `tern node start` (same flags, variables and files) for a health endpoint; exit status 0 when it answers 200.") { path };
+        probeOptions.AddTo(probe);
+        probe.SetAction(async (parse, ct) =>
+        {
+            var err = parse.InvocationConfiguration.Error;
+            if (!TryLoad(parse, probeOptions, err, out var settings))
+                return RunCommand.UsageError;
+            // A node bound to every address answers on loopback.
+            string host = settings.HttpHost is "0.0.0.0" or "::" or "[::]" ? "127.0.0.1" : settings.HttpHost;
+            var url = new UriBuilder("http", host, settings.HttpPort, parse.GetValue(path)).Uri;
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            try
+            {
+                using var answer = await http.GetAsync(url, ct);
+                parse.InvocationConfiguration.Output.WriteLine($"{url}: {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync(ct)}");
+                return answer.IsSuccessStatusCode ? 0 : 1;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                err.WriteLine($"tern node probe: {url}: {e.Message}");
                 return 1;
             }
         });
-        return new Command("node", "Run a node of a Tern cluster.") { start };
+        return new Command("node", "Run a node of a Tern cluster.") { start, probe };
     }
 
-    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+    private static bool TryLoad(ParseResult parse, SettingOptions options, TextWriter err, out NodeSettings settings)
+    {
+        try
+        {
+            settings = NodeConfiguration.Load(options.Values(parse), Environment.GetEnvironmentVariables(), AppContext.BaseDirectory);
+            if (NodeTelemetry.CheckEnvironment() is { } bad)
+                throw new NodeConfigurationException(bad);
+            settings = settings with { Cluster = settings.Cluster with { GuestIoSampleEvery = NodeTelemetry.GuestIoSampleEvery() } };
+            return true;
+        }
+        catch (NodeConfigurationException e)
+        {
+            err.WriteLine($"tern node {parse.CommandResult.Command.Name}: {e.Message}");
+            settings = null!;
+            return false;
+        }
+    }
 
-    private static int? EnvInt(string name) => Env(name) is { } v && int.TryParse(v, out int n) ? n : null;
+    // One option per row of NodeConfiguration's table, plus --config.
+    private sealed class SettingOptions
+    {
+        private readonly List<(string Key, Option Option)> _options = [];
+
+        public SettingOptions()
+        {
+            foreach (var s in NodeConfiguration.Settings.Append(NodeConfiguration.ConfigFile))
+            {
+                string description = $"{s.Description} (env {s.Environment}; default {s.Default})";
+                Option option = s.Key == "Seeds"
+                    ? new Option<string[]>(s.Flag) { Description = description, AllowMultipleArgumentsPerToken = true }
+                    : new Option<string?>(s.Flag) { Description = description };
+                _options.Add((s.Key, option));
+            }
+        }
+
+        public void AddTo(Command command)
+        {
+            foreach (var (_, option) in _options)
+                command.Options.Add(option);
+        }
+
+        public Dictionary<string, string> Values(ParseResult parse)
+        {
+            var values = new Dictionary<string, string>();
+            foreach (var (key, option) in _options)
+            {
+                string? value = option switch
+                {
+                    Option<string[]> many => parse.GetValue(many) is { Length: > 0 } v ? string.Join(',', v) : null,
+                    Option<string?> one => parse.GetValue(one),
+                    _ => null,
+                };
+                if (value is not null)
+                    values[key] = value;
+            }
+            return values;
+        }
+    }
 }

@@ -79,7 +79,7 @@ public static class QemuMigrationBench
 
             bool continued = await targetLog.WaitAsync(t => MigrationBenchLimits.Continued(sourceLog, t) || t.Failure is not null,
                 MigrationBenchLimits.HeartbeatAfter, ct).ConfigureAwait(false) && targetLog.Failure is null;
-            string verify = "n/a";
+            string verify = targetLog.Failure ?? "n/a";
             if (continued)
             {
                 await target.StandardInput.WriteAsync('v').ConfigureAwait(false);

@@ -73,21 +73,33 @@ public sealed class QmpClient : IDisposable
             ? JsonSerializer.Serialize(new Dictionary<string, object> { ["execute"] = command })
             : JsonSerializer.Serialize(new Dictionary<string, object> { ["execute"] = command, ["arguments"] = arguments });
         byte[] line = Encoding.UTF8.GetBytes(request + "\n");
-        await _stream.WriteAsync(line, ct).ConfigureAwait(false);
-        while (true)
+        // QEMU answers within milliseconds; a monitor that does not is stuck, not slow.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(AnswerTimeout);
+        try
         {
-            using var answer = await ReadMessageAsync(ct).ConfigureAwait(false);
-            var root = answer.RootElement;
-            if (root.TryGetProperty("return", out var ret))
-                return ret.Clone();
-            if (root.TryGetProperty("error", out var error))
+            await _stream.WriteAsync(line, limit.Token).ConfigureAwait(false);
+            while (true)
             {
-                string desc = error.TryGetProperty("desc", out var d) ? d.GetString() ?? "" : error.ToString();
-                throw new QmpException($"QMP {command}: {desc}");
+                using var answer = await ReadMessageAsync(limit.Token).ConfigureAwait(false);
+                var root = answer.RootElement;
+                if (root.TryGetProperty("return", out var ret))
+                    return ret.Clone();
+                if (root.TryGetProperty("error", out var error))
+                {
+                    string desc = error.TryGetProperty("desc", out var d) ? d.GetString() ?? "" : error.ToString();
+                    throw new QmpException($"QMP {command}: {desc}");
+                }
+                // an event: not the answer
             }
-            // an event: not the answer
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new QmpException($"QMP {command}: no answer within {AnswerTimeout.TotalSeconds:F0} s", e);
         }
     }
+
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
     private async Task<JsonDocument> ReadMessageAsync(CancellationToken ct)
     {

@@ -334,7 +334,7 @@ public static class StorageCommands
                         owner = store.Name;
                     }
                     rows.Add(new LvRow(lv.Name, md.Name, attr, lv.Extents * md.ExtentSize, kind, lv.Segments.Count,
-                        lv.Segments.Count == 0 ? 1 : lv.Segments[0].Areas.Count, type == SegmentType.Mirror ? sync : null, [.. devices], owner));
+                        lv.Segments.Count == 0 ? 1 : lv.Segments[0].Areas.Count, type == SegmentType.Mirror ? sync : null, [.. devices], owner, Checksums: !lv.ChecksumsOff));
                 }
             }
             if (parse.GetValue(json))
@@ -353,7 +353,7 @@ public static class StorageCommands
     }
 
     private sealed record LvRow(string Lv, string Vg, string Attr, long Size, string Type, int Segments, int Areas, double? SyncPercent, string[] Devices,
-        string? Pool = null, double? DataPercent = null, string? Origin = null);
+        string? Pool = null, double? DataPercent = null, string? Origin = null, bool Checksums = true);
 
     private static Command LvResize(string verb, string description, bool grow)
     {
@@ -513,7 +513,7 @@ public static class StorageCommands
             var results = await StorageBenchmark.RunAsync(options, r =>
             {
                 if (!asJson)
-                    output.WriteLine($"  {r.Device,-11} {r.Workload,-13} {r.MiBPerSecond,8:F1} {r.Iops,10:F0}");
+                    output.WriteLine($"  {r.Device,-13} {r.Workload,-19} {r.MiBPerSecond,8:F1} {r.Iops,10:F0}");
             }, ct).ConfigureAwait(false);
             if (asJson)
             {
@@ -524,10 +524,11 @@ public static class StorageCommands
                 output.WriteLine();
                 foreach (var r in results.Where(r => r.Device != "plain-file"))
                 {
-                    var baseline = results.FirstOrDefault(b => b.Device == (r.Device.StartsWith("thin+", StringComparison.Ordinal) ? "thin+0snap" : "plain-file") && b.Workload == r.Workload);
+                    int plus = r.Device.IndexOf('+', StringComparison.Ordinal);
+                    var baseline = results.FirstOrDefault(b => b.Device == (plus > 0 ? r.Device[..plus] + "+0snap" : "plain-file") && b.Workload == r.Workload);
                     if (baseline is null || baseline == r)
                         continue;
-                    output.WriteLine($"  {r.Device,-11} {r.Workload,-13} {r.MiBPerSecond / baseline.MiBPerSecond * 100,6:F1}% of {baseline.Device}");
+                    output.WriteLine($"  {r.Device,-13} {r.Workload,-19} {r.MiBPerSecond / baseline.MiBPerSecond * 100,6:F1}% of {baseline.Device}");
                 }
             }
             return 0;
@@ -642,7 +643,7 @@ public static class StorageCommands
             pieces.Add((current, zero));
         long needed = await thin.CountNewChunksAsync(pieces, ct).ConfigureAwait(false);
         if (needed > thin.FreeChunks)
-            throw new InsufficientSpaceException($"{to}: thin pool {thin.PoolName} has {Sizes.Format(thin.FreeChunks * chunk)} free, the copy needs {Sizes.Format(needed * chunk)}; nothing was copied");
+            throw new InsufficientSpaceException($"{to}: thin pool {thin.PoolName} is out of space for this copy: it needs {Sizes.Format(needed * chunk)} of new chunks, {Sizes.Format(thin.FreeChunks * chunk)} is free; nothing was copied");
     }
 
     private static long ParseOffset(string text, string option)

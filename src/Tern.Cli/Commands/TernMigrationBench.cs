@@ -50,9 +50,10 @@ public static class TernMigrationBench
         var receive = Task.Run(() => MigrationTarget.ReceiveAsync(server.GetStream(), EmptyMachine, "migbench-target",
             t => t.ConsoleOutput += b => targetLog.Append(b.Span), limit.Token), CancellationToken.None);
         MigrationStats stats;
+        var progress = new LastProgress();
         try
         {
-            stats = await new MigrationSource(source, new MigrationOptions()).MigrateAsync(client.GetStream(), limit.Token).ConfigureAwait(false);
+            stats = await new MigrationSource(source, new MigrationOptions { Progress = progress }).MigrateAsync(client.GetStream(), limit.Token).ConfigureAwait(false);
         }
         catch (MigrationFailedException e)
         {
@@ -62,26 +63,42 @@ public static class TernMigrationBench
             string why = limit.IsCancellationRequested && !ct.IsCancellationRequested
                 ? $"did not complete in {limits.MigrationLimit.TotalSeconds:F0} s"
                 : $"failed: {e.Message}";
-            return (new MigrationRun { Status = why, DirtyPagesRate = dirtyRate }, nonZero);
+            // Where it stood when it was given up: the figures a reader needs to see why.
+            var last = progress.Last;
+            return (new MigrationRun
+            {
+                Status = why,
+                TotalTimeMs = last?.ElapsedMs ?? 0,
+                BytesSent = last?.BytesSent ?? 0,
+                Rounds = last?.Round ?? 0,
+                DirtyPagesRate = dirtyRate,
+                Converged = false,
+                ThrottlePercent = last?.ThrottlePercent ?? 0,
+                Detail = last is null ? "" : string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"last progress: {last.Phase}, {last.RemainingBytes / 1048576.0:F1} MiB dirty, {last.DirtyPagesRate:F0} pages/s dirtied, {last.BandwidthMiBps:F0} MiB/s, throttle {last.ThrottlePercent}%"),
+            }, nonZero);
         }
         using var target = await receive.ConfigureAwait(false);
 
         bool continued = await targetLog.WaitAsync(t => MigrationBenchLimits.Continued(sourceLog, t) || t.Failure is not null,
             MigrationBenchLimits.HeartbeatAfter, ct).ConfigureAwait(false) && targetLog.Failure is null;
-        string verify = "n/a";
-        if (target.State != MachineRunState.Stopped)
+        string verify = targetLog.Failure ?? "n/a";
+        if (targetLog.Failure is null)
         {
-            await target.InvokeAsync(m =>
+            try
             {
-                m.ConsoleInput("v"u8);
-                return 0;
-            }).ConfigureAwait(false);
-            bool answered = await targetLog.WaitAsync(t => t.VerifiedOk || t.Failure is not null, MigrationBenchLimits.Verify, ct).ConfigureAwait(false);
-            verify = targetLog.Failure ?? (answered ? "ok" : "no answer");
-        }
-        else if (targetLog.Failure is { } f)
-        {
-            verify = f;
+                await target.InvokeAsync(m =>
+                {
+                    m.ConsoleInput("v"u8);
+                    return 0;
+                }).ConfigureAwait(false);
+                bool answered = await targetLog.WaitAsync(t => t.VerifiedOk || t.Failure is not null, MigrationBenchLimits.Verify, ct).ConfigureAwait(false);
+                verify = targetLog.Failure ?? (answered ? "ok" : "no answer");
+            }
+            catch (InvalidOperationException)
+            {
+                verify = targetLog.Failure ?? "the guest stopped on the destination";
+            }
         }
         return (new MigrationRun
         {
@@ -94,9 +111,21 @@ public static class TernMigrationBench
             HeartbeatContinued = continued,
             Verify = verify,
             DirtyPagesRate = dirtyRate,
+            Converged = stats.Converged,
+            ThrottlePercent = stats.ThrottlePercent,
             Detail = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"downtime = pause {stats.PauseMs:F1} + final copy {stats.FinalCopyMs:F1} + ack {stats.AckWaitMs:F1} ms; {stats.BandwidthMiBps:F0} MiB/s"),
+                $"downtime = pause {stats.PauseMs:F1} + final copy {stats.FinalCopyMs:F1} + ack {stats.AckWaitMs:F1} ms (ready after {stats.ReadyWaitMs:F1}); {stats.BandwidthMiBps:F0} MiB/s; {(stats.Converged ? "converged" : "round limit")}, throttle {stats.ThrottlePercent}%"),
         }, nonZero);
+    }
+
+    /// <summary>Keeps the latest progress report, on the reporting thread.</summary>
+    private sealed class LastProgress : IProgress<MigrationProgress>
+    {
+        private volatile MigrationProgress? _last;
+
+        public MigrationProgress? Last => _last;
+
+        public void Report(MigrationProgress value) => _last = value;
     }
 
     private static VirtMachine EmptyMachine(MachineShape shape, Stream console) =>

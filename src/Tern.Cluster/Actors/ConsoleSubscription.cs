@@ -73,7 +73,16 @@ public sealed class ConsoleSubscription : IDisposable
                 else
                     _guest.Tell(new ConsoleInput(_attached.VmId, _attached.Generation, t.Data));
             });
-            Receive<ConsoleOutput>(o => writer.TryWrite(o));
+            Receive<ConsoleOutput>(o =>
+            {
+                // Output comes from the guest that runs now (after a live migration, the new host's).
+                if (_attached is not null && !Sender.IsNobody())
+                {
+                    _guest = Sender;
+                    _attached = _attached with { Generation = o.Generation };
+                }
+                writer.TryWrite(o);
+            });
             Receive<CommandRejected>(r =>
             {
                 writer.TryWrite(r);

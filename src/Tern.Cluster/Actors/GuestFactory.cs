@@ -28,15 +28,9 @@ public static class GuestFactory
         };
         return new MachineThread(console =>
         {
-            var machine = new VirtMachine(new MachineOptions { MemoryBytes = spec.MemoryBytes, Harts = spec.Harts, Console = console });
+            var machine = Empty(spec, console, ioSampleEvery);
             try
             {
-                int slot = 0;
-                foreach (var disk in spec.Disks)
-                {
-                    var backend = new FileBlockBackend(disk);
-                    machine.AttachVirtio(slot++, new VirtioBlk(new ObservedBlockBackend(backend, spec.Name, ioSampleEvery)), 2, backend);
-                }
                 machine.Boot(images);
                 return machine;
             }
@@ -47,6 +41,42 @@ public static class GuestFactory
             }
         }, $"{spec.Name}.{generation}");
     }
+
+    /// <summary>
+    /// The empty machine a migration target fills: the spec's RAM, harts, clock and disks, not
+    /// booted. Throws <see cref="ArgumentException"/> when the sender's <paramref name="shape"/>
+    /// does not match the spec, <see cref="IOException"/> when a disk cannot be opened here.
+    /// </summary>
+    public static VirtMachine BuildEmpty(VmSpec spec, Machine.Snapshot.MachineShape shape, Stream console, int ioSampleEvery = 0)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.MemoryBytes != spec.MemoryBytes || shape.Harts != spec.Harts || shape.Clock != ClockOf(spec))
+            throw new ArgumentException($"the source's machine ({shape.MemoryBytes >> 20} MiB, {shape.Harts} harts, {shape.Clock} clock) does not match the VM's spec ({spec.MemoryBytes >> 20} MiB, {spec.Harts} harts, {ClockOf(spec)} clock)");
+        return Empty(spec, console, ioSampleEvery);
+    }
+
+    private static VirtMachine Empty(VmSpec spec, Stream console, int ioSampleEvery)
+    {
+        var machine = new VirtMachine(new MachineOptions { MemoryBytes = spec.MemoryBytes, Harts = spec.Harts, Clock = ClockOf(spec), Console = console });
+        try
+        {
+            int slot = 0;
+            foreach (var disk in spec.Disks)
+            {
+                var backend = new FileBlockBackend(disk);
+                machine.AttachVirtio(slot++, new VirtioBlk(new ObservedBlockBackend(backend, spec.Name, ioSampleEvery)), 2, backend);
+            }
+            return machine;
+        }
+        catch
+        {
+            machine.Dispose();
+            throw;
+        }
+    }
+
+    private static ClockMode ClockOf(VmSpec spec) => spec.Icount ? ClockMode.Icount : ClockMode.Host;
 
     private static byte[] Load(ImageRef image) => image.Bytes ?? File.ReadAllBytes(image.Path!);
 }

@@ -17,7 +17,14 @@ public sealed class Scheduler : ReceiveActor
     public Scheduler()
     {
         Receive<HostReport>(r => _state.Report(r.Capacity));
-        Receive<GetHosts>(_ => Sender.Tell(new HostList(_state.Hosts.OrderBy(h => h.Name, StringComparer.Ordinal).ToList())));
+        Receive<GetHosts>(_ => Sender.Tell(List()));
+        Receive<SetHostDraining>(d =>
+        {
+            if (_state.SetDraining(d.Host, d.Draining))
+                Sender.Tell(List());
+            else
+                Sender.Tell(new CommandRejected(d.Host, $"no host named '{d.Host}' (known: {string.Join(", ", _state.Hosts.Select(h => h.Name).Order(StringComparer.Ordinal))})", RejectionKind.NotFound));
+        });
         Receive<PlaceVm>(p =>
         {
             using var span = TernTracing.Start("scheduler.place", p.Trace, System.Diagnostics.ActivityKind.Server);
@@ -39,6 +46,10 @@ public sealed class Scheduler : ReceiveActor
         Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
         Receive<ClusterEvent.CurrentClusterState>(_ => { });
     }
+
+    private HostList List() => new(
+        _state.Hosts.OrderBy(h => h.Name, StringComparer.Ordinal).ToList(),
+        _state.Draining.Order(StringComparer.Ordinal).ToList());
 
     /// <summary>Props for the scheduler.</summary>
     public static Props Props() => Akka.Actor.Props.Create(() => new Scheduler());

@@ -5,6 +5,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using Tern.Cluster.Migration;
 using Tern.Cluster.Protocol;
 using Tern.Cluster.State;
 using Tern.Cluster.Telemetry;
@@ -26,6 +27,7 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private VmControllerState _state = VmControllerState.Empty;
     private IActorRef? _host;
+    private MigrationRecord? _migration;
     private System.Diagnostics.Activity? _operation;
 
     /// <summary>Creates the controller of VM <paramref name="vmId"/>.</summary>
@@ -38,7 +40,9 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
         Recover<IVmEvent>(e => _state = _state.Apply(e));
         Recover<RecoveryCompleted>(_ =>
         {
-            if (_state.OnHost)
+            if (_state.Migration is { } pending)
+                Self.Tell(new ReconcileMigration(pending.Generation));
+            else if (_state.OnHost)
                 Self.Tell(new Reconcile(_state.Generation));
         });
         Ready();
@@ -109,6 +113,25 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
             else
                 Context.ActorSelection(ActorNames.HypervisorPath(_state.HostAddress)).Tell(a, Sender);
         });
+        Command<MigrateVm>(m =>
+        {
+            if (_state.CheckMigrate(m) is { } reason)
+                Reject(reason);
+            else
+                BeginMigrate(m);
+        });
+        Command<GetMigration>(_ => AnswerMigration());
+        Command<CancelMigration>(_ => AnswerMigration());
+        Command<ReconcileMigration>(r => _state.Migration?.Generation == r.Generation, r => BeginReconcileMigration(r.Generation));
+        Command<ReconcileMigration>(_ => { });
+        // A guest that landed for a migration this controller no longer wants must not run.
+        Command<GuestMigratedIn>(g => g.Generation != _state.Generation, g => Sender.Tell(new AbortMigration(_vmId, g.Generation, "the migration was abandoned")));
+        Command<GuestMigratedIn>(_ => { });
+        Command<MigrationProgressed>(_ => { });
+        Command<MigrationCompleted>(c => _log.Warning("VM {0}: late completion of migration to generation {1} ignored", _vmId, c.NewGeneration));
+        Command<MigrationFailed>(_ => { });
+        Command<MigrationPrepared>(p => Sender.Tell(new AbortMigration(_vmId, p.Generation, "the migration was abandoned")));
+        Command<MigrationRefused>(_ => { });
         Command<GuestExited>(e =>
         {
             if (e.Generation == _state.Generation && _state.OnHost)
@@ -185,13 +208,231 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     }
 
     // Queries are answered at once, even while an operation is in flight.
-    private void AnswerQueries() => Command<GetVm>(_ =>
+    private void AnswerQueries()
+    {
+        Command<GetVm>(_ =>
+        {
+            if (_state.CheckExists(_vmId) is { } reason)
+                Sender.Tell(new CommandRejected(_vmId, reason.Reason, reason.Kind));
+            else
+                Sender.Tell(_state.ToStatus(_vmId));
+        });
+        Command<GetMigration>(_ => AnswerMigration());
+    }
+
+    private void AnswerMigration()
     {
         if (_state.CheckExists(_vmId) is { } reason)
             Sender.Tell(new CommandRejected(_vmId, reason.Reason, reason.Kind));
         else
-            Sender.Tell(_state.ToStatus(_vmId));
-    });
+            Sender.Tell(_migration?.ToStatus(_vmId) ?? new MigrationStatus(_vmId, "none", null, null, _state.Generation, null, null, null));
+    }
+
+    // Live migration: the scheduler checks the target (or picks one), the new generation is
+    // journaled, the target prepares (room + a one-time endpoint), the source streams the guest
+    // over TCP and reports; the journal then says where the guest runs. The source's verdict
+    // decides: until it reports, or its host is gone, nothing is committed or abandoned.
+    private void BeginMigrate(MigrateVm command)
+    {
+        var replyTo = Sender;
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var context = BeginOperation("vm.migrate", command.Trace);
+        _operation?.SetTag("tern.source", _state.Host);
+        var spec = _state.Spec!;
+        string source = _state.Host!;
+        string sourceAddress = _state.HostAddress!;
+        long generation = _state.Generation;
+        long newGeneration = 0;
+        string? target = null, targetAddress = null;
+        IActorRef? targetRef = null;
+        bool landed = false, cancelled = false, streaming = false;
+        double prepareMs = 0;
+        var record = _migration = new MigrationRecord("preparing", source, command.TargetHost, generation);
+        _scheduler.Ask<object>(new PlaceVm(_vmId, spec.MemoryBytes, spec.Harts, command.TargetHost, context, source), _guestTimeout)
+            .PipeTo(Self, failure: e => new PlacementRefused(_vmId, $"the scheduler did not answer: {e.GetBaseException().Message}"));
+        BecomeStacked(() =>
+        {
+            Command<VmPlaced>(p => newGeneration == 0, p =>
+            {
+                newGeneration = _state.NextGeneration;
+                target = p.Host;
+                targetAddress = p.HostAddress;
+                record.To = target;
+                record.Generation = newGeneration;
+                Persist(new VmMigrationStarted(p.Host, p.HostAddress, newGeneration), e =>
+                {
+                    Apply(e);
+                    Context.ActorSelection(ActorNames.HypervisorPath(p.HostAddress)).Tell(new PrepareMigration(_vmId, spec, newGeneration, source, context), Self);
+                    Timers.StartSingleTimer("op", new OperationTimeout(newGeneration), _guestTimeout);
+                });
+            });
+            Command<PlacementRefused>(r =>
+            {
+                var kind = r.Reason.StartsWith("the scheduler did not answer", StringComparison.Ordinal) ? RejectionKind.Unavailable : RejectionKind.Refused;
+                record.Fail("refused", r.Reason);
+                Reject(new(r.Reason, kind), replyTo);
+                Finish();
+            });
+            Command<MigrationRefused>(r => r.Generation == newGeneration, r => Abandon("refused", r.Reason, RejectionKind.Refused));
+            Command<MigrationPrepared>(p => p.Generation == newGeneration && !streaming, p =>
+            {
+                targetRef = Sender;
+                prepareMs = started.Elapsed.TotalMilliseconds;
+                if (cancelled)
+                {
+                    Abandon("cancelled", "cancelled before the guest was sent", RejectionKind.Conflict);
+                    return;
+                }
+                streaming = true;
+                record.Status = "running";
+                Context.ActorSelection(ActorNames.HypervisorPath(sourceAddress))
+                    .Tell(new MigrateGuest(_vmId, generation, newGeneration, p.Host, targetAddress!, p.Endpoint, p.Token, command.Settings, context), Self);
+                replyTo.Tell(record.ToStatus(_vmId));
+                Timers.StartSingleTimer("op", new OperationTimeout(newGeneration), Stall);
+            });
+            Command<OperationTimeout>(t => t.Generation == newGeneration && !streaming, _ =>
+                Abandon("failed", $"host '{target}' did not prepare within {_guestTimeout.TotalSeconds:0} s", RejectionKind.Unavailable));
+            // Streaming but silent for too long (a link that neither moves nor breaks): ask the source to give up.
+            Command<OperationTimeout>(t => t.Generation == newGeneration && streaming, _ =>
+            {
+                record.Error = $"no progress for {Stall.TotalSeconds:0} s";
+                Context.ActorSelection(ActorNames.HypervisorPath(sourceAddress)).Tell(new CancelGuestMigration(_vmId, newGeneration), Self);
+            });
+            Command<MigrationProgressed>(p => p.NewGeneration == newGeneration, p =>
+            {
+                record.Progress = p.Progress;
+                Timers.StartSingleTimer("op", new OperationTimeout(newGeneration), Stall);
+            });
+            Command<GuestMigratedIn>(g => g.Generation == newGeneration, g =>
+            {
+                landed = true;
+                targetRef = Sender;
+            });
+            Command<MigrationCompleted>(c => c.NewGeneration == newGeneration, c => Commit(c.Figures with
+            {
+                PrepareTimeMs = prepareMs,
+                TotalTimeMs = c.Figures.TotalTimeMs + prepareMs,
+                SetupTimeMs = c.Figures.SetupTimeMs + prepareMs,
+            }));
+            Command<MigrationFailed>(f => f.NewGeneration == newGeneration, f =>
+            {
+                Context.ActorSelection(ActorNames.HypervisorPath(targetAddress!)).Tell(new AbortMigration(_vmId, newGeneration, f.Reason));
+                string status = cancelled ? "cancelled" : "failed";
+                Persist(new VmMigrationAborted(newGeneration, f.Reason), e =>
+                {
+                    Apply(e);
+                    record.Fail(status, record.Error is { } stall && !cancelled ? $"{f.Reason} ({stall})" : f.Reason);
+                    _operation?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, record.Error);
+                    MigrationTelemetry.Outcome(target!, status);
+                    Finish();
+                });
+            });
+            Command<CancelMigration>(_ =>
+            {
+                cancelled = true;
+                record.Status = streaming ? "cancelling" : record.Status;
+                if (streaming)
+                    Context.ActorSelection(ActorNames.HypervisorPath(sourceAddress)).Tell(new CancelGuestMigration(_vmId, newGeneration), Self);
+                Sender.Tell(record.ToStatus(_vmId));
+            });
+            Command<MigrateVm>(_ => Sender.Tell(new CommandRejected(_vmId, $"VM '{_vmId}' is already migrating to '{target ?? command.TargetHost ?? "a host the scheduler picks"}'", RejectionKind.Conflict)));
+            // The source's host is gone: if the guest landed, it lives on the target; else it is lost with its host.
+            Command<Terminated>(t => t.ActorRef.Equals(_host), _ =>
+            {
+                _host = null;
+                if (landed)
+                {
+                    Commit(null);
+                    return;
+                }
+                if (targetAddress is not null)
+                    Context.ActorSelection(ActorNames.HypervisorPath(targetAddress)).Tell(new AbortMigration(_vmId, newGeneration, "the source host left"));
+                Persist(new VmMigrationAborted(newGeneration, "the source host left"), e =>
+                {
+                    Apply(e);
+                    record.Fail("failed", $"host '{source}' left the cluster during the migration");
+                    Finish();
+                    Self.Tell(new HostGone(generation, $"host '{source}' left the cluster during a migration"));
+                });
+            });
+            Command<GuestExited>(e => StashOrIgnore(e));
+            AnswerQueries();
+            CommandAny(_ => Stash.Stash());
+        });
+
+        void Abandon(string status, string reason, RejectionKind kind)
+        {
+            Context.ActorSelection(ActorNames.HypervisorPath(targetAddress!)).Tell(new AbortMigration(_vmId, newGeneration, reason));
+            Persist(new VmMigrationAborted(newGeneration, reason), e =>
+            {
+                Apply(e);
+                record.Fail(status, reason);
+                Reject(new(reason, kind), replyTo);
+                Finish();
+            });
+        }
+
+        void Commit(MigrationFigures? figures)
+        {
+            Persist(new VmMigrated(target!, targetAddress!, newGeneration), e =>
+            {
+                using (var commit = TernTracing.Start("migration.commit", context))
+                {
+                    commit?.SetTag("tern.vm", _vmId);
+                    commit?.SetTag("tern.generation", newGeneration);
+                    commit?.SetTag("tern.host", target);
+                    Apply(e);
+                }
+                if (targetRef is not null)
+                    WatchHost(targetRef);
+                else
+                    Context.ActorSelection(ActorNames.HypervisorPath(targetAddress!)).Tell(new ProbeGuest(_vmId, newGeneration), Self);
+                record.Status = "completed";
+                record.Figures = figures;
+                if (figures is not null)
+                    MigrationTelemetry.Record(_vmId, target!, figures);
+                _log.Info("VM {0} migrated from {1} to {2} (generation {3})", _vmId, source, target, newGeneration);
+                Finish();
+            });
+        }
+    }
+
+    // After a restart in the middle of a migration: the journal has the new generation but not its
+    // outcome. If the target runs it, the switchover happened; otherwise it did not.
+    private void BeginReconcileMigration(long generation)
+    {
+        var pending = _state.Migration!;
+        Context.ActorSelection(ActorNames.HypervisorPath(pending.HostAddress)).Tell(new ProbeGuest(_vmId, generation), Self);
+        Timers.StartSingleTimer("op", new OperationTimeout(generation), _guestTimeout);
+        BecomeStacked(() =>
+        {
+            Command<GuestStarted>(s => s.Generation == generation, _ =>
+            {
+                WatchHost(Sender);
+                Persist(new VmMigrated(pending.Host, pending.HostAddress, generation), e =>
+                {
+                    Apply(e);
+                    Finish();
+                });
+            });
+            Command<GuestExited>(x => x.Generation == generation, x => Aborted(x.Reason));
+            Command<OperationTimeout>(t => t.Generation == generation, _ => Aborted($"host '{pending.Host}' did not answer"));
+            AnswerQueries();
+            CommandAny(_ => Stash.Stash());
+        });
+
+        void Aborted(string reason)
+        {
+            Context.ActorSelection(ActorNames.HypervisorPath(pending.HostAddress)).Tell(new AbortMigration(_vmId, generation, reason));
+            Persist(new VmMigrationAborted(generation, reason), e =>
+            {
+                Apply(e);
+                Finish();
+                if (_state.OnHost)
+                    Self.Tell(new Reconcile(_state.Generation));
+            });
+        }
+    }
 
     // Placing: ask the scheduler, persist the placement (and the creation), then ask the host to boot.
     private void BeginStart(VmSpec spec, bool create, TraceContext? trace)
@@ -204,7 +445,7 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
         {
             Command<VmPlaced>(p =>
             {
-                long generation = _state.Generation + 1;
+                long generation = _state.NextGeneration;
                 var events = new List<IVmEvent>();
                 if (create)
                     events.Add(new VmCreated(spec));
@@ -405,6 +646,9 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
             VmLost l => TernEvent.Now(TernEventKinds.VmLost, _vmId, hostBefore, l.Generation, l.Reason),
             VmFailed f => TernEvent.Now(TernEventKinds.VmFailed, _vmId, hostBefore, f.Generation, f.Reason),
             VmDeleted => TernEvent.Now(TernEventKinds.VmDeleted, _vmId, null, _state.Generation),
+            VmMigrationStarted m => TernEvent.Now(TernEventKinds.VmMigrating, _vmId, m.Host, m.Generation, hostBefore is null ? null : $"from {hostBefore}"),
+            VmMigrated m => TernEvent.Now(TernEventKinds.VmMigrated, _vmId, m.Host, m.Generation, hostBefore is null ? null : $"from {hostBefore}"),
+            VmMigrationAborted a => TernEvent.Now(TernEventKinds.VmMigrationAborted, _vmId, _state.Host, a.Generation, a.Reason),
             _ => null,
         };
         if (published is not null)
@@ -428,6 +672,30 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     private sealed record OperationTimeout(long Generation) : INoSerializationVerificationNeeded;
 
     private sealed record Reconcile(long Generation) : INoSerializationVerificationNeeded;
+
+    private sealed record ReconcileMigration(long Generation) : INoSerializationVerificationNeeded;
+
+    // How long a streaming migration may go without a progress report before the source is asked to give up.
+    private static readonly TimeSpan Stall = TimeSpan.FromSeconds(60);
+
+    // The controller's memory of the current or last migration (not journaled: the journal keeps only its outcome).
+    private sealed class MigrationRecord(string status, string from, string? to, long generation)
+    {
+        public string Status { get; set; } = status;
+        public string? To { get; set; } = to;
+        public long Generation { get; set; } = generation;
+        public MigrationProgressView? Progress { get; set; }
+        public MigrationFigures? Figures { get; set; }
+        public string? Error { get; set; }
+
+        public void Fail(string status, string error)
+        {
+            Status = status;
+            Error = error;
+        }
+
+        public MigrationStatus ToStatus(string vmId) => new(vmId, Status, from, To, Generation, Progress, Figures, Error);
+    }
 
     private sealed record HostGone(long Generation, string Reason) : INoSerializationVerificationNeeded;
 

@@ -27,7 +27,7 @@ public static class TernAkkaHosting
         return builder
             .AddHocon(TernHocon.Build(options), HoconAddMode.Prepend)
             .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
-            .WithRemoting(options.Hostname, options.Port)
+            .WithRemoting(options.Hostname, options.Port, options.PublicHostname)
             .WithClustering(new ClusterOptions
             {
                 Roles = [.. EventLog.Roles(options.NodeName)],
@@ -60,7 +60,7 @@ public static class TernAkkaHosting
                 var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval, options.DataDir), ActorNames.HostAgent);
                 registry.Register<HostAgentKey>(agent);
                 var hypervisor = system.ActorOf(
-                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver)),
+                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname),
                     ActorNames.Hypervisor);
                 registry.Register<HypervisorKey>(hypervisor);
                 if (options.Seeds.Count == 0)

@@ -44,7 +44,8 @@ public sealed record GetHosts : ITernWireMessage;
 /// <summary>Every host the scheduler knows, by name.</summary>
 [MessagePackObject]
 public sealed record HostList(
-    [property: Key(0)] IReadOnlyList<HostCapacity> Hosts) : ITernWireMessage;
+    [property: Key(0)] IReadOnlyList<HostCapacity> Hosts,
+    [property: Key(1)] IReadOnlyList<string>? Draining = null) : ITernWireMessage;
 
 /// <summary>Asks the scheduler where a VM should run.</summary>
 [MessagePackObject]
@@ -53,7 +54,8 @@ public sealed record PlaceVm(
     [property: Key(1)] ulong MemoryBytes,
     [property: Key(2)] int Harts,
     [property: Key(3)] string? PreferredHost,
-    [property: Key(4)] TraceContext? Trace) : ITernWireMessage;
+    [property: Key(4)] TraceContext? Trace,
+    [property: Key(5)] string? ExcludedHost = null) : ITernWireMessage;
 
 /// <summary>The scheduler's choice (memory is reserved there until the host's next report).</summary>
 [MessagePackObject]

@@ -47,6 +47,15 @@ public static class TernEventKinds
     /// <summary>The VM was deleted; its name is free.</summary>
     public const string VmDeleted = "vm.deleted";
 
+    /// <summary>A live migration began; the host is the target, the generation the one it will run as.</summary>
+    public const string VmMigrating = "vm.migrating";
+
+    /// <summary>The switchover happened: the generation runs on the host.</summary>
+    public const string VmMigrated = "vm.migrated";
+
+    /// <summary>A live migration failed or was cancelled; the VM runs where it ran (the detail says why).</summary>
+    public const string VmMigrationAborted = "vm.migration-aborted";
+
     /// <summary>A host became an Up member of the cluster (as seen by the reporting node).</summary>
     public const string HostJoined = "host.joined";
 

@@ -30,7 +30,13 @@ public sealed record VmSpec(
     [property: Key(5)] ImageRef? Initrd,
     [property: Key(6)] string Append,
     [property: Key(7)] IReadOnlyList<string> Disks,
-    [property: Key(8)] string? PreferredHost);
+    [property: Key(8)] string? PreferredHost,
+    [property: Key(9)] string? Clock = null)
+{
+    /// <summary>The guest clock: "icount" (deterministic, from retired instructions) or the host clock (null or "host").</summary>
+    [IgnoreMember]
+    public bool Icount => string.Equals(Clock, "icount", StringComparison.OrdinalIgnoreCase);
+}
 
 /// <summary>Whether the user wants the VM running.</summary>
 public enum DesiredState

@@ -15,9 +15,26 @@ public sealed record PlacementDecision(HostCapacity? Host, string? Reason)
 public sealed class SchedulerState
 {
     private readonly Dictionary<string, HostCapacity> _hosts = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _draining = new(StringComparer.Ordinal);
 
     /// <summary>Known hosts, by name.</summary>
     public IReadOnlyCollection<HostCapacity> Hosts => _hosts.Values;
+
+    /// <summary>Hosts that take no new guests (being drained), by name.</summary>
+    public IReadOnlyCollection<string> Draining => _draining;
+
+    /// <summary>Marks a host as draining (no new guests are placed on it) or lets it take guests again; false when no such host is known.</summary>
+    public bool SetDraining(string host, bool draining)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        if (!_hosts.ContainsKey(host))
+            return false;
+        if (draining)
+            _draining.Add(host);
+        else
+            _draining.Remove(host);
+        return true;
+    }
 
     /// <summary>Takes a host agent's report: it replaces what was known, including reservations it now accounts for.</summary>
     public void Report(HostCapacity capacity)
@@ -43,9 +60,16 @@ public sealed class SchedulerState
         {
             if (!_hosts.TryGetValue(wanted, out var host))
                 return new(null, $"no host named '{wanted}' (known: {string.Join(", ", _hosts.Keys.Order())})");
+            if (_draining.Contains(wanted))
+                return new(null, $"host '{wanted}' is draining and takes no new guests");
+            if (wanted == request.ExcludedHost)
+                return new(null, $"the VM already runs on '{wanted}'");
             return Fits(host, request) is { } why ? new(null, $"host '{wanted}' cannot take it: {why}") : Reserve(host, request);
         }
-        var chosen = _hosts.Values
+        var candidates = _hosts.Values.Where(h => h.Name != request.ExcludedHost && !_draining.Contains(h.Name)).ToList();
+        if (candidates.Count == 0)
+            return new(null, request.ExcludedHost is null ? "every host is draining" : $"no host other than '{request.ExcludedHost}' can take guests (the others are draining or unknown)");
+        var chosen = candidates
             .Where(h => Fits(h, request) is null)
             .OrderByDescending(h => h.FreeMemoryBytes)
             .ThenBy(h => h.Load)
@@ -53,8 +77,8 @@ public sealed class SchedulerState
             .FirstOrDefault();
         if (chosen is not null)
             return Reserve(chosen, request);
-        ulong mostFree = _hosts.Values.Max(h => h.FreeMemoryBytes);
-        int mostHarts = _hosts.Values.Max(h => h.Harts);
+        ulong mostFree = candidates.Max(h => h.FreeMemoryBytes);
+        int mostHarts = candidates.Max(h => h.Harts);
         string reason = request.Harts > mostHarts
             ? $"needs {request.Harts} harts but the largest host has {mostHarts}"
             : $"needs {Mib(request.MemoryBytes)} MiB but the most free memory on any host is {Mib(mostFree)} MiB";

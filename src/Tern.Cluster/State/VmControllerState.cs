@@ -4,6 +4,9 @@ using Tern.Cluster.Protocol;
 
 namespace Tern.Cluster.State;
 
+/// <summary>A migration whose outcome is not yet journaled: generation <see cref="Generation"/> on <see cref="Host"/>.</summary>
+public sealed record PendingMigration(string Host, string HostAddress, long Generation);
+
 /// <summary>Why a command may not go ahead.</summary>
 public sealed record Refusal(string Reason, RejectionKind Kind);
 
@@ -31,6 +34,15 @@ public sealed record VmControllerState
     /// <summary>Bumped on every (re)start and never reused, even across a delete: it fences stale incarnations.</summary>
     public long Generation { get; init; }
 
+    /// <summary>The highest generation ever handed out (a migration reserves one before it runs); never handed out again.</summary>
+    public long HighestGeneration { get; init; }
+
+    /// <summary>The generation the next start or migration gets.</summary>
+    public long NextGeneration => Math.Max(Generation, HighestGeneration) + 1;
+
+    /// <summary>The migration in progress, or null.</summary>
+    public PendingMigration? Migration { get; init; }
+
     /// <summary>Why the last start failed or the guest last stopped.</summary>
     public string? LastError { get; init; }
 
@@ -54,18 +66,38 @@ public sealed record VmControllerState
     /// <summary>Why a start/stop/delete/get/console must be refused because the VM does not exist, or null.</summary>
     public Refusal? CheckExists(string vmId) => Exists ? null : new($"no VM named '{vmId}'", RejectionKind.NotFound);
 
+    /// <summary>Why a migration must be refused, or null when it may go ahead (the target is then checked by the scheduler and the target host).</summary>
+    public Refusal? CheckMigrate(MigrateVm command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (CheckExists(command.VmId) is { } missing)
+            return missing;
+        if (command.Settings.Check() is { } bad)
+            return new(bad, RejectionKind.Invalid);
+        if (Migration is not null)
+            return new($"VM '{command.VmId}' is already migrating to '{Migration.Host}'", RejectionKind.Conflict);
+        if (Phase != VmPhase.Running || Host is null)
+            return new($"VM '{command.VmId}' is {Phase.ToString().ToLowerInvariant()}; only a running VM can be migrated", RejectionKind.Conflict);
+        if (command.TargetHost == Host)
+            return new($"VM '{command.VmId}' already runs on '{Host}'", RejectionKind.Invalid);
+        return null;
+    }
+
     /// <summary>Folds one journal event into the state.</summary>
     public VmControllerState Apply(IVmEvent e) => e switch
     {
-        VmCreated c => Empty with { Spec = c.Spec, Generation = Generation },
-        VmPlacedOnHost p => this with { Desired = DesiredState.Running, Phase = VmPhase.Starting, Host = p.Host, HostAddress = p.HostAddress, Generation = p.Generation, LastError = null },
+        VmCreated c => Empty with { Spec = c.Spec, Generation = Generation, HighestGeneration = HighestGeneration },
+        VmPlacedOnHost p => this with { Desired = DesiredState.Running, Phase = VmPhase.Starting, Host = p.Host, HostAddress = p.HostAddress, Generation = p.Generation, HighestGeneration = Math.Max(HighestGeneration, p.Generation), LastError = null, Migration = null },
+        VmMigrationStarted m => this with { Migration = new(m.Host, m.HostAddress, m.Generation), HighestGeneration = Math.Max(HighestGeneration, m.Generation) },
+        VmMigrated m when Migration?.Generation == m.Generation => this with { Phase = VmPhase.Running, Host = m.Host, HostAddress = m.HostAddress, Generation = m.Generation, Migration = null },
+        VmMigrationAborted a when Migration?.Generation == a.Generation => this with { Migration = null },
         VmRunning r when r.Generation == Generation => this with { Phase = VmPhase.Running },
         VmStopRequested => this with { Desired = DesiredState.Stopped },
-        VmStopped s when s.Generation == Generation => this with { Phase = VmPhase.Stopped, Desired = DesiredState.Stopped, Host = null, HostAddress = null, LastError = s.Reason },
-        VmLost l when l.Generation == Generation => this with { Phase = VmPhase.Stopped, Host = null, HostAddress = null, LastError = l.Reason },
-        VmFailed f when f.Generation == Generation => this with { Phase = VmPhase.Failed, Host = null, HostAddress = null, LastError = f.Reason },
-        VmDeleted => Empty with { Generation = Generation },
-        VmRunning or VmStopped or VmFailed or VmLost => this,
+        VmStopped s when s.Generation == Generation => this with { Phase = VmPhase.Stopped, Desired = DesiredState.Stopped, Host = null, HostAddress = null, LastError = s.Reason, Migration = null },
+        VmLost l when l.Generation == Generation => this with { Phase = VmPhase.Stopped, Host = null, HostAddress = null, LastError = l.Reason, Migration = null },
+        VmFailed f when f.Generation == Generation => this with { Phase = VmPhase.Failed, Host = null, HostAddress = null, LastError = f.Reason, Migration = null },
+        VmDeleted => Empty with { Generation = Generation, HighestGeneration = HighestGeneration },
+        VmRunning or VmStopped or VmFailed or VmLost or VmMigrated or VmMigrationAborted => this,
         _ => throw new ArgumentException($"unknown VM event {e.GetType().Name}", nameof(e)),
     };
 

@@ -27,6 +27,8 @@ public static partial class VmSpecRules
             return $"memory {spec.MemoryBytes} bytes: must be a multiple of 4 KiB between {VirtMachine.MinMemory >> 20} MiB and {VirtMachine.MaxMemory >> 30} GiB";
         if (spec.Harts is < 1 or > MaxHarts)
             return $"{spec.Harts} harts: 1 to {MaxHarts} are supported";
+        if (spec.Clock is not (null or "host" or "icount"))
+            return $"clock '{spec.Clock}': use host or icount";
         return CheckImage(spec.Kernel, "kernel", required: true)
             ?? CheckImage(spec.Bios, "bios", required: false)
             ?? CheckImage(spec.Initrd, "initrd", required: false);

@@ -94,6 +94,13 @@ static void print_u64(uint64_t v)
 		uart_putc(buf[--n]);
 }
 
+static void print_hex(uint64_t v)
+{
+	print("0x");
+	for (int i = 60; i >= 0; i -= 4)
+		uart_putc("0123456789abcdef"[(v >> i) & 15]);
+}
+
 static inline uint64_t mtime(void)
 {
 	return *(volatile uint64_t *)CLINT_MTIME;
@@ -169,10 +176,18 @@ static int verify(uint32_t first, uint32_t count)
 		uint32_t p = (first + k) % WS_PAGES;
 		int bad = check_page(p);
 		if (bad >= 0) {
+			/* The details tell a lost page (an older version's rotation) from a stray write. */
+			uint32_t i = (uint32_t)bad;
 			print("migbench FAIL page ");
 			print_u64(p);
 			print(" word ");
-			print_u64((uint64_t)bad);
+			print_u64(i);
+			print(" version ");
+			print_u64(version[p]);
+			print(" found ");
+			print_hex(page_at(p)[i]);
+			print(" want ");
+			print_hex(i % 8 == 0 ? line_word(p, i, version[p]) : base_word(p, i));
 			print("\n");
 			return 0;
 		}
