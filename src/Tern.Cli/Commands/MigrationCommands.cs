@@ -122,6 +122,8 @@ public static class MigrationCommands
         var bar = new ProgressBar(err, interactive: ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected);
         bool cancelSent = false;
         JsonNode status = started;
+        // The VM's controller may be moving (its node died mid-migration): keep asking for a while.
+        var patience = DateTime.UtcNow + TimeSpan.FromMinutes(3);
         while (!Tern.Cluster.Actors.HostDrain.IsFinal(status["status"]!.GetValue<string>()))
         {
             if (ct.IsCancellationRequested && !cancelSent)
@@ -132,8 +134,14 @@ public static class MigrationCommands
             bar.Show(status);
             await Task.Delay(Poll, CancellationToken.None);
             var (c, s) = await Send(parse, http, HttpMethod.Get, path + "/migration", null, CancellationToken.None);
+            if (c == 1 && DateTime.UtcNow < patience)
+                continue;
             if (c != 0)
+            {
+                if (json)
+                    output.WriteLine(new JsonObject { ["status"] = "unknown", ["vm"] = vm, ["error"] = s["error"]?.GetValue<string>() }.ToJsonString());
                 return c;
+            }
             status = s;
         }
         bar.Done();

@@ -409,9 +409,11 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
             Command<GuestStarted>(s => s.Generation == generation, _ =>
             {
                 WatchHost(Sender);
+                string? from = _state.Host;
                 Persist(new VmMigrated(pending.Host, pending.HostAddress, generation), e =>
                 {
                     Apply(e);
+                    _migration = new MigrationRecord("completed", from ?? "?", pending.Host, generation);
                     Finish();
                 });
             });
@@ -427,6 +429,8 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
             Persist(new VmMigrationAborted(generation, reason), e =>
             {
                 Apply(e);
+                _migration = new MigrationRecord("failed", _state.Host ?? "?", pending.Host, generation);
+                _migration.Fail("failed", $"the VM's controller restarted during the migration and generation {generation} does not run on '{pending.Host}' ({reason}); the guest keeps running on the source");
                 Finish();
                 if (_state.OnHost)
                     Self.Tell(new Reconcile(_state.Generation));
