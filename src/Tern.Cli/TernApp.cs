@@ -20,6 +20,9 @@ public static class TernApp
         root.Subcommands.Add(NodeCommand.Create());
         root.Subcommands.Add(ClusterClientCommands.Vm());
         root.Subcommands.Add(ClusterClientCommands.Host());
+        root.Subcommands.Add(ClusterClientCommands.Events());
+        root.Subcommands.Add(ClusterCommands.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
 

@@ -69,6 +69,13 @@ public sealed record TernNodeOptions
     /// <summary>Tune gossip, seed and failure-detection timeouts down (in-process tests on loopback only).</summary>
     public bool FastTimings { get; init; }
 
+    /// <summary>
+    /// Leave the cluster by itself on SIGTERM (Akka's CLR shutdown hook): right for a node
+    /// process. Off for nodes embedded in a process that handles signals itself (the demo stops
+    /// its nodes in order, then deletes their data).
+    /// </summary>
+    public bool StopOnProcessSignal { get; init; } = true;
+
     /// <summary>Force every message through serialization, even locally (tests: catches unserializable messages).</summary>
     public bool SerializeAllMessages { get; init; }
 

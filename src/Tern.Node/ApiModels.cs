@@ -26,10 +26,23 @@ public sealed record VmView(string Name, string State, string Desired, string? H
 }
 
 /// <summary>A host in API answers.</summary>
-public sealed record HostView(string Name, string Address, int ProcessId, ulong MemoryBytes, ulong UsedMemoryBytes, int Harts, int Guests, double Load, bool Draining = false)
+public sealed record HostView(string Name, string Address, int ProcessId, ulong MemoryBytes, ulong UsedMemoryBytes, int Harts, int Guests, double Load, IReadOnlyList<PvView> Pvs, bool Draining = false)
 {
     /// <summary>The view of a host's capacity.</summary>
-    public static HostView From(HostCapacity h) => new(h.Name, h.Address, h.ProcessId, h.MemoryBytes, h.UsedMemoryBytes, h.Harts, h.Guests, h.Load);
+    public static HostView From(HostCapacity h) => new(h.Name, h.Address, h.ProcessId, h.MemoryBytes, h.UsedMemoryBytes, h.Harts, h.Guests, h.Load,
+        [.. (h.Pvs ?? []).Select(p => new PvView(p.Path, p.Vg, p.SizeBytes, p.FreeBytes))]);
+}
+
+/// <summary>A host's physical volume in API answers: its file, volume group (null: none), usable and free bytes.</summary>
+public sealed record PvView(string Path, string? Vg, long SizeBytes, long FreeBytes);
+
+/// <summary>An event in GET /api/events: time (ISO 8601, UTC), kind (vm.created, vm.placed, ...), VM, host, generation, detail.</summary>
+public sealed record EventView(string Time, string Kind, string? Vm, string? Host, long Generation, string? Detail)
+{
+    /// <summary>The view of a cluster event.</summary>
+    public static EventView From(TernEvent e) => new(
+        DateTimeOffset.FromUnixTimeMilliseconds(e.TimeUnixMs).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture),
+        e.Kind, e.Vm, e.Host, e.Generation, e.Detail);
 }
 
 /// <summary>The body of every 4xx/5xx answer.</summary>

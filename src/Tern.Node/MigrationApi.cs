@@ -108,7 +108,7 @@ public static class MigrationApi
             var (settings, invalid) = Settings(request!);
             if (invalid is not null)
                 return Error(invalid, RejectionKind.Invalid);
-            using var span = TernTracing.Source.StartActivity("api.vm.migrate", System.Diagnostics.ActivityKind.Server);
+            using var span = NodeTelemetry.StartApiSpan(http.HttpContext, "api.vm.migrate");
             span?.SetTag("tern.vm", name);
             return await Send(vms, new MigrateVm(name, string.IsNullOrEmpty(request!.To) ? null : request.To, settings!, TernTracing.Capture()), 202);
         });

@@ -13,7 +13,7 @@ using Tern.Cluster.Telemetry;
 namespace Tern.Node;
 
 /// <summary>Maps the API routes.</summary>
-public static class NodeApi
+public static partial class NodeApi
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
 
@@ -32,6 +32,8 @@ public static class NodeApi
         api.MapGet("/vms", async (ActorSystem system, IRequiredActor<VmControllerRegion> vms) =>
             Results.Ok((await VmDirectory.ListAsync(system, vms.ActorRef, AskTimeout)).Select(VmView.From)));
         api.MapGet("/vms/{name}/console", StreamConsole);
+        api.MapGet("/events", StreamEvents);
+        MapConsoleSocket(app, api, apiToken);
         api.MapGet("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) => Send(vms, new GetVm(name), StatusCodes.Status200OK));
 
         var mutating = api.MapGroup("").AddEndpointFilter(async (context, next) =>
@@ -91,6 +93,7 @@ public static class NodeApi
         }
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
+        await http.Response.StartAsync(cancel); // the stream is open even while a guest says nothing
         var message = first;
         try
         {

@@ -106,6 +106,22 @@ public sealed class PhysicalVolume : IDisposable
         return pv;
     }
 
+    /// <summary>
+    /// Reads only the label and the newest metadata: no checksum area, no recovery, no writes,
+    /// so a host can report the PV while a command has it open. Throws
+    /// <see cref="NotAPhysicalVolumeException"/> when it is not one.
+    /// </summary>
+    internal static async Task<(PvLabel Label, VgMetadata? Vg)> InspectAsync(IPhysicalVolumeIo io, CancellationToken ct)
+    {
+        if (io.Length < BlockSize)
+            throw new NotAPhysicalVolumeException($"{io.Name} is not a Tern physical volume (too small)");
+        var block = new byte[BlockSize];
+        await io.ReadAsync(0, block, ct).ConfigureAwait(false);
+        var label = PvLabel.Decode(block, io.Name);
+        var newest = await ReadNewestMetadataAsync(io, label, ct).ConfigureAwait(false);
+        return (label, newest?.Document.Vg);
+    }
+
     // After an unclean stop, blocks of regions marked in the bitmap may hold new data under an old
     // tag (or the reverse): their data, old or new, is what the volume holds, so their tags are
     // recalculated from it. Blocks never written since allocation stay so (they read as zeros,

@@ -193,7 +193,7 @@ public sealed class StoragePool : IDisposable
         return vg;
     }
 
-    private static List<string> ReadList(string home)
+    internal static List<string> ReadList(string home)
     {
         string file = Path.Combine(home, ListFile);
         if (!File.Exists(file))

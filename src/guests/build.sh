@@ -27,7 +27,7 @@ REPRO="-ffile-prefix-map=$here=."
 
 # Only outputs this script owns are removed, so a stale ELF of a deleted
 # source cannot linger in bin/.
-for d in isa isa-fail hello exitcode bench sbi migbench migrate; do
+for d in isa isa-fail hello exitcode heartbeat bench sbi migbench migrate; do
     rm -f "$out/$d"/*.elf
     mkdir -p "$out/$d"
 done
@@ -62,6 +62,7 @@ build isa-fail/fail.elf isa/link.ld -Iisa isa-fail/fail.S
 
 build hello/hello.elf common/link.ld "" hello/hello.S
 build exitcode/exit42.elf common/link.ld "" exitcode/exit42.S
+build heartbeat/heartbeat.elf common/link.ld "" heartbeat/heartbeat.S
 
 # Guests that live migration is tested with (heartbeat with a checked pattern; icount checksum run).
 build migrate/heartbeat.elf common/link.ld "-Imigrate" migrate/heartbeat.S

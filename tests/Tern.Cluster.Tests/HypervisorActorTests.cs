@@ -56,6 +56,7 @@ public sealed class HypervisorActorTests(ITestOutputHelper output) : TestKit(
         Assert.Equal(new HostUsageChanged(64 * Mib, 1), agent.ExpectMsg<HostUsageChanged>());
 
         hypervisor.Tell(new AttachConsole("t"), TestActor);
+        Assert.Equal(new ConsoleAttached("t", 4), ExpectMsg<ConsoleAttached>());
         var text = new StringBuilder();
         while (!text.ToString().Contains("T\nT\n", StringComparison.Ordinal))
         {
@@ -78,6 +79,7 @@ public sealed class HypervisorActorTests(ITestOutputHelper output) : TestKit(
         hypervisor.Tell(new StartGuest("r", Spec("r", kernel: TickerGuest.Resetter()), 1, null), TestActor);
         ExpectMsg<GuestStarted>();
         hypervisor.Tell(new AttachConsole("r"), TestActor);
+        Assert.Equal(new ConsoleAttached("r", 1), ExpectMsg<ConsoleAttached>());
         var text = new StringBuilder();
         while (!text.ToString().Contains("R\nR\nR\n", StringComparison.Ordinal))
             text.Append(Encoding.ASCII.GetString(ExpectMsg<ConsoleOutput>(TimeSpan.FromSeconds(10)).Data));

@@ -40,6 +40,57 @@ public class MachineThreadTests
     }
 
     [Fact]
+    public async Task A_throttled_guest_keeps_running_and_serving_requests_and_a_bad_throttle_is_refused()
+    {
+        var console = new StringBuilder();
+        using var thread = Start(Counter(), console);
+        await Eventually(() => { lock (console) return console.ToString() == "hi\n"; }, "console output never arrived");
+        Assert.Throws<ArgumentOutOfRangeException>(() => thread.ThrottlePercent = 100);
+        Assert.Throws<ArgumentOutOfRangeException>(() => thread.ThrottlePercent = -1);
+        Assert.Equal(0, thread.ThrottlePercent);
+
+        thread.ThrottlePercent = 99;
+        Assert.Equal(99, thread.ThrottlePercent);
+        // At 99% the guest runs 2 ms slices with about 0.2 s of sleep between them: it still
+        // moves, and requests (a migration's harvest) are served during the sleep.
+        ulong a = await thread.InvokeAsync(m => m.Hart.GetX(7)).WaitAsync(TimeSpan.FromSeconds(5));
+        await Eventually(() => thread.InvokeAsync(m => m.Hart.GetX(7)).Result > a, "the throttled guest never ran");
+        await thread.PauseAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(MachineRunState.Paused, thread.State);
+        thread.ThrottlePercent = 0;
+        thread.Resume();
+        ulong b = await thread.InvokeAsync(m => m.Hart.GetX(7));
+        await Eventually(() => thread.InvokeAsync(m => m.Hart.GetX(7)).Result > b, "the guest did not continue unthrottled");
+    }
+
+    [Fact]
+    public async Task A_thread_started_paused_runs_nothing_until_resumed()
+    {
+        var console = new StringBuilder();
+        var thread = new MachineThread(stream =>
+        {
+            var m = new VirtMachine(new MachineOptions { MemoryBytes = 16 << 20, Console = stream });
+            m.Boot(new BootImages { Kernel = Counter() });
+            return m;
+        }, "test");
+        using (thread)
+        {
+            thread.ConsoleOutput += bytes =>
+            {
+                lock (console)
+                    console.Append(Encoding.ASCII.GetString(bytes.Span));
+            };
+            thread.StartPaused();
+            Assert.Equal(MachineRunState.Paused, thread.State);
+            Assert.Throws<InvalidOperationException>(thread.Start);
+            await Task.Delay(100);
+            Assert.Equal(0UL, await thread.InvokeAsync(m => m.InstructionsRetired));
+            thread.Resume();
+            await Eventually(() => { lock (console) return console.ToString() == "hi\n"; }, "the guest did not start on resume");
+        }
+    }
+
+    [Fact]
     public async Task Pause_resume_invoke_and_stop_take_effect_between_quanta()
     {
         var console = new StringBuilder();

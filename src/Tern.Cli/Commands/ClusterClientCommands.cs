@@ -1,5 +1,7 @@
 // `tern vm ...` and `tern host list`: clients of a node's HTTP API. The node is found with
-// --api, else TERN_API, else http://127.0.0.1:8080; the token with --token or TERN_API_TOKEN.
+// --api, else TERN_API, else the local cluster recorded in TERN_HOME by `tern cluster up`, else
+// http://127.0.0.1:8080; the token with --token, else TERN_API_TOKEN, else the record's token
+// (only when the address came from the record too).
 // Output is an aligned table, or the API's JSON with --json.
 using System.CommandLine;
 using System.Globalization;
@@ -24,15 +26,22 @@ public static class ClusterClientCommands
     public static Command Host()
     {
         var list = new Command("list", "List the cluster's hosts with capacity and load.");
-        list.SetAction((parse, ct) => Call(parse, HttpMethod.Get, "/api/hosts", null, body => Table(body,
-            ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS", "DRAINING"],
-            h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests"), S(h, "draining")]), ct));
+        list.SetAction((parse, ct) => Call(parse, HttpMethod.Get, "/api/hosts", null, HostTable, ct));
         var host = new Command("host", "Hosts of a Tern cluster.") { list, Api, Token, Json };
         MigrationCommands.AddHostVerbs(host);
         return host;
     }
 
-    /// <summary>`tern vm create|list|show|start|stop|delete|logs`.</summary>
+    /// <summary>`tern events [--follow]`.</summary>
+    public static Command Events()
+    {
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new events (until Ctrl-C)." };
+        var events = new Command("events", "Print the cluster's recent events: VMs created, placed, started, stopped, restarted, lost, deleted; hosts joining and leaving.") { follow, Api, Token, Json };
+        events.SetAction((parse, ct) => EventsAsync(parse, parse.GetValue(follow), ct));
+        return events;
+    }
+
+    /// <summary>`tern vm create|list|show|start|stop|delete|logs|console`.</summary>
     public static Command Vm()
     {
         var vm = new Command("vm", "Virtual machines of a Tern cluster.") { Api, Token, Json };
@@ -95,6 +104,15 @@ public static class ClusterClientCommands
         var logs = new Command("logs", "Print the VM's console output so far (its last 64 KiB).") { logsName, follow };
         logs.SetAction((parse, ct) => Logs(parse, parse.GetValue(logsName)!, parse.GetValue(follow), ct));
         vm.Subcommands.Add(logs);
+
+        var consoleName = new Argument<string>("name") { Description = "The VM." };
+        var console = new Command("console", "Attach this terminal to the VM's console (Ctrl-A X detaches); typing needs the API token.") { consoleName };
+        console.SetAction((parse, ct) =>
+        {
+            var (api, token) = Endpoint(parse);
+            return ConsoleClient.RunAsync(api, token, parse.GetValue(consoleName)!, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct);
+        });
+        vm.Subcommands.Add(console);
         vm.Subcommands.Add(MigrationCommands.Migrate());
         return vm;
     }
@@ -102,11 +120,29 @@ public static class ClusterClientCommands
     /// <summary>An HTTP client for the node API named by --api / TERN_API, with the token.</summary>
     internal static HttpClient Client(ParseResult parse)
     {
-        string api = parse.GetValue(Api) ?? Environment.GetEnvironmentVariable("TERN_API") ?? "http://127.0.0.1:8080";
+        var (api, token) = Endpoint(parse);
         var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(60) };
-        if ((parse.GetValue(Token) ?? Environment.GetEnvironmentVariable("TERN_API_TOKEN")) is { Length: > 0 } token)
+        if (token is { Length: > 0 })
             http.DefaultRequestHeaders.Authorization = new("Bearer", token);
         return http;
+    }
+
+    /// <summary>The API address and token a command uses (see the top of this file).</summary>
+    internal static (string Api, string? Token) Endpoint(ParseResult parse)
+    {
+        string? token = parse.GetValue(Token) ?? (Environment.GetEnvironmentVariable("TERN_API_TOKEN") is { Length: > 0 } t ? t : null);
+        if ((parse.GetValue(Api) ?? Environment.GetEnvironmentVariable("TERN_API")) is { Length: > 0 } api)
+            return (api, token);
+        LocalCluster? local = null;
+        try
+        {
+            local = LocalCluster.Read(LocalCluster.Home());
+        }
+        catch (InvalidDataException)
+        {
+            // a damaged record: fall back to the default address; `tern cluster status` says what is wrong
+        }
+        return local is null ? ("http://127.0.0.1:8080", token) : (local.Api, token ?? local.Token);
     }
 
     private static async Task<int> Call(ParseResult parse, HttpMethod method, string path, HttpContent? content, Func<JsonElement, string> table, CancellationToken ct)
@@ -186,7 +222,62 @@ public static class ClusterClientCommands
         }
     }
 
-    private static string VmTable(JsonElement body) => Table(body.ValueKind == JsonValueKind.Array ? body : JsonSerializer.SerializeToElement(new[] { body }),
+    private static async Task<int> EventsAsync(ParseResult parse, bool follow, CancellationToken ct)
+    {
+        var output = parse.InvocationConfiguration.Output;
+        var err = parse.InvocationConfiguration.Error;
+        bool json = parse.GetValue(Json);
+        using var http = Client(parse);
+        http.Timeout = Timeout.InfiniteTimeSpan;
+        try
+        {
+            using var response = await http.GetAsync($"/api/events?follow={(follow ? "true" : "false")}", HttpCompletionOption.ResponseHeadersRead, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                err.WriteLine($"tern: the node answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                return 1;
+            }
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+            if (!json)
+                output.WriteLine(EventLine("TIME", "KIND", "VM", "HOST", "GENERATION", "DETAIL"));
+            while (await reader.ReadLineAsync(ct) is { } line)
+            {
+                if (!line.StartsWith("data: ", StringComparison.Ordinal))
+                    continue;
+                var e = JsonDocument.Parse(line["data: ".Length..]).RootElement;
+                output.WriteLine(json ? e.GetRawText() : EventLine(S(e, "time"), S(e, "kind"), S(e, "vm"), S(e, "host"), S(e, "generation"), S(e, "detail")));
+                output.Flush();
+            }
+            return 0;
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+        catch (HttpRequestException e)
+        {
+            err.WriteLine($"tern: cannot reach the cluster at {http.BaseAddress}: {e.Message}");
+            return 1;
+        }
+    }
+
+    // Events stream, so their columns have fixed widths instead of being measured.
+    private static string EventLine(string time, string kind, string vm, string host, string generation, string detail) =>
+        $"{time,-24}  {kind,-13}  {vm,-16}  {host,-10}  {generation,-10}  {detail}".TrimEnd();
+
+    /// <summary>The hosts of a GET /api/hosts answer as an aligned table.</summary>
+    internal static string HostTable(JsonElement body) => Table(body,
+        ["NAME", "ADDRESS", "PID", "MEMORY", "USED", "HARTS", "GUESTS", "DRAINING", "PVS", "PV SIZE", "PV FREE"],
+        h => [S(h, "name"), S(h, "address"), S(h, "processId"), Mib(h, "memoryBytes"), Mib(h, "usedMemoryBytes"), S(h, "harts"), S(h, "guests"), S(h, "draining"),
+            Pvs(h).Count().ToString(CultureInfo.InvariantCulture), MibOf(Pvs(h).Sum(p => p.GetProperty("sizeBytes").GetInt64())), MibOf(Pvs(h).Sum(p => p.GetProperty("freeBytes").GetInt64()))]);
+
+    private static IEnumerable<JsonElement> Pvs(JsonElement host) =>
+        host.TryGetProperty("pvs", out var pvs) && pvs.ValueKind == JsonValueKind.Array ? pvs.EnumerateArray() : [];
+
+    private static string MibOf(long bytes) => (bytes >> 20).ToString(CultureInfo.InvariantCulture) + "M";
+
+    /// <summary>One VM or a list of VMs from the API as an aligned table.</summary>
+    internal static string VmTable(JsonElement body) => Table(body.ValueKind == JsonValueKind.Array ? body : JsonSerializer.SerializeToElement(new[] { body }),
         ["NAME", "STATE", "DESIRED", "HOST", "GENERATION", "MEMORY", "HARTS", "LAST EVENT"],
         v => [S(v, "name"), S(v, "state"), S(v, "desired"), S(v, "host"), S(v, "generation"), Mib(v, "memoryBytes"), S(v, "harts"), S(v, "lastError")]);
 

@@ -21,6 +21,18 @@ public sealed class TerminalInput : IConsoleInput
         return cts;
     }
 
+    /// <summary>What a key sends to a guest's serial console (Enter is CR, arrows are ANSI sequences).</summary>
+    internal static byte[] KeyBytes(ConsoleKeyInfo key) => key.Key switch
+    {
+        ConsoleKey.Enter => "\r"u8.ToArray(),
+        ConsoleKey.Backspace => [0x7F],
+        ConsoleKey.UpArrow => "\u001b[A"u8.ToArray(),
+        ConsoleKey.DownArrow => "\u001b[B"u8.ToArray(),
+        ConsoleKey.RightArrow => "\u001b[C"u8.ToArray(),
+        ConsoleKey.LeftArrow => "\u001b[D"u8.ToArray(),
+        _ => key.KeyChar == '\0' ? [] : System.Text.Encoding.UTF8.GetBytes(key.KeyChar.ToString()),
+    };
+
     private static void Pump(VirtMachine machine, CancellationToken token)
     {
         try
@@ -61,17 +73,7 @@ public sealed class TerminalInput : IConsoleInput
                     escape = true;
                     continue;
                 }
-                byte[] bytes = key.Key switch
-                {
-                    ConsoleKey.Enter => "\r"u8.ToArray(),
-                    ConsoleKey.Backspace => [0x7F],
-                    ConsoleKey.UpArrow => "\u001b[A"u8.ToArray(),
-                    ConsoleKey.DownArrow => "\u001b[B"u8.ToArray(),
-                    ConsoleKey.RightArrow => "\u001b[C"u8.ToArray(),
-                    ConsoleKey.LeftArrow => "\u001b[D"u8.ToArray(),
-                    _ => c == '\0' ? [] : System.Text.Encoding.UTF8.GetBytes(c.ToString()),
-                };
-                machine.ConsoleInput(bytes);
+                machine.ConsoleInput(KeyBytes(key));
             }
         }
         catch (InvalidOperationException)

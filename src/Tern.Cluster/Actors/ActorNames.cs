@@ -22,6 +22,9 @@ public static class ActorNames
     /// <summary>The host agent of every node.</summary>
     public const string HostAgent = "host-agent";
 
+    /// <summary>The event log of every node, at /user/events.</summary>
+    public const string Events = "events";
+
     /// <summary>The VM controllers' shard type name.</summary>
     public const string VmShardType = "vm";
 

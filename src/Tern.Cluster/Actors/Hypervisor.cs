@@ -17,6 +17,7 @@ public sealed class Hypervisor : ReceiveActor
     private readonly IActorRef _controllers;
     private readonly IActorRef _hostAgent;
     private readonly Dictionary<string, IActorRef> _guests = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (DateTime Last, int Pending)> _resets = new(StringComparer.Ordinal);
     private readonly HashSet<string> _incoming = new(StringComparer.Ordinal);
     private readonly string _bindAddress;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -61,6 +62,7 @@ public sealed class Hypervisor : ReceiveActor
                 Sender.Tell(new GuestExited(p.VmId, p.Generation, $"not running on {_hostName}"));
         });
         Receive<GuestEnded>(e => Ended(e.VmId, e.Generation, e.Reason, e.Report));
+        Receive<GuestReset>(Reset);
         Receive<Terminated>(t =>
         {
             var entry = _guests.FirstOrDefault(g => g.Value.Equals(t.ActorRef));
@@ -185,12 +187,29 @@ public sealed class Hypervisor : ReceiveActor
             _controllers.Tell(new GuestExited(stop.VmId, stop.Generation, $"not running on {_hostName}"));
     }
 
+    // A guest in a reset loop must not flood the event logs: at most one restarted event per
+    // guest a second, saying how many resets it stands for.
+    private void Reset(GuestReset reset)
+    {
+        var now = DateTime.UtcNow;
+        var (last, pending) = _resets.GetValueOrDefault(reset.VmId);
+        if (now - last < TimeSpan.FromSeconds(1))
+        {
+            _resets[reset.VmId] = (last, pending + 1);
+            return;
+        }
+        _resets[reset.VmId] = (now, 0);
+        string detail = pending == 0 ? "the guest reset" : $"the guest reset ({pending + 1} times since the last event)";
+        EventLog.Publish(Context.System, TernEvent.Now(TernEventKinds.VmRestarted, reset.VmId, _hostName, reset.Generation, detail));
+    }
+
     private void Ended(string vmId, long generation, string reason, bool report = true)
     {
         if (!_state.Release(vmId, generation))
             return;
         if (_guests.Remove(vmId, out var guest))
             Context.Unwatch(guest);
+        _resets.Remove(vmId);
         _incoming.Remove(vmId);
         HypervisorLog.Ended(_telemetry.Log, vmId, generation, _hostName, reason);
         if (report)

@@ -21,6 +21,9 @@ public sealed record StopGuestNow : INoSerializationVerificationNeeded
     public static readonly StopGuestNow Instance = new();
 }
 
+/// <summary>A VM actor's report that its guest reset and booted again in the same generation (local only).</summary>
+public sealed record GuestReset(string VmId, long Generation) : INoSerializationVerificationNeeded;
+
 /// <summary>A VM actor's report that its guest ended (local only); <paramref name="Report"/> is false when the controller must not hear of it (it migrated out, or an incoming migration failed).</summary>
 public sealed record GuestEnded(string VmId, long Generation, string Reason, bool Report = true) : INoSerializationVerificationNeeded;
 
@@ -126,11 +129,15 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             FlushConsole(); // before subscribing, so the pending output reaches the newcomer once, in the backlog
             if (_subscribers.Add(Sender))
                 Context.Watch(Sender);
+            Sender.Tell(new ConsoleAttached(_vmId, _generation));
             if (_backlog.Count > 0)
                 Sender.Tell(new ConsoleOutput(_vmId, _generation, _backlog.SelectMany(b => b).ToArray()));
         });
         Receive<ConsoleHandover>(h => h.Generation == _generation, TakeConsole);
         Receive<Terminated>(t => _subscribers.Remove(t.ActorRef));
+        // The UART queues input from any thread; the guest reads it between quanta.
+        Receive<ConsoleInput>(i => i.Generation == _generation && i.Data.Length <= ConsoleInput.MaxBytes, i => _machine?.Machine.ConsoleInput(i.Data));
+        Receive<ConsoleInput>(_ => { });
         Receive<StopGuestNow>(_ => StopMachine());
         Receive<AbortMigration>(_ => StopMachine());
         Receive<MigrateGuest>(MigrateOut);
@@ -158,6 +165,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 return;
             }
             Launch();
+            Context.Parent.Tell(new GuestReset(_vmId, _generation));
         });
         Receive<Finished>(f => f.Machine != _machine, _ => { });
         Receive<Finished>(f =>

@@ -635,8 +635,31 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
 
     private void Apply(IVmEvent e)
     {
+        string? host = _state.Host;
         _state = _state.Apply(e);
+        PublishEvent(e, host);
         _log.Debug("VM {0}: {1} -> {2} on {3} (generation {4})", _vmId, e.GetType().Name, _state.Phase, _state.Host ?? "-", _state.Generation);
+    }
+
+    // Tells the cluster's event logs what just happened (not during recovery: replayed events happened before).
+    private void PublishEvent(IVmEvent e, string? hostBefore)
+    {
+        var published = e switch
+        {
+            VmCreated => TernEvent.Now(TernEventKinds.VmCreated, _vmId, null, _state.Generation),
+            VmPlacedOnHost p => TernEvent.Now(TernEventKinds.VmPlaced, _vmId, p.Host, p.Generation),
+            VmRunning r => TernEvent.Now(TernEventKinds.VmStarted, _vmId, _state.Host, r.Generation),
+            VmStopped s => TernEvent.Now(TernEventKinds.VmStopped, _vmId, hostBefore, s.Generation, s.Reason),
+            VmLost l => TernEvent.Now(TernEventKinds.VmLost, _vmId, hostBefore, l.Generation, l.Reason),
+            VmFailed f => TernEvent.Now(TernEventKinds.VmFailed, _vmId, hostBefore, f.Generation, f.Reason),
+            VmDeleted => TernEvent.Now(TernEventKinds.VmDeleted, _vmId, null, _state.Generation),
+            VmMigrationStarted m => TernEvent.Now(TernEventKinds.VmMigrating, _vmId, m.Host, m.Generation, hostBefore is null ? null : $"from {hostBefore}"),
+            VmMigrated m => TernEvent.Now(TernEventKinds.VmMigrated, _vmId, m.Host, m.Generation, hostBefore is null ? null : $"from {hostBefore}"),
+            VmMigrationAborted a => TernEvent.Now(TernEventKinds.VmMigrationAborted, _vmId, _state.Host, a.Generation, a.Reason),
+            _ => null,
+        };
+        if (published is not null)
+            EventLog.Publish(Context.System, published);
     }
 
     private void Reject(Refusal refusal, IActorRef? to = null)

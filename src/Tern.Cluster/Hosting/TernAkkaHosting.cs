@@ -30,7 +30,7 @@ public static class TernAkkaHosting
             .WithRemoting(options.Hostname, options.Port, options.PublicHostname)
             .WithClustering(new ClusterOptions
             {
-                Roles = ["host"],
+                Roles = [.. EventLog.Roles(options.NodeName)],
                 SeedNodes = options.Seeds.Count == 0 ? [] : [.. options.SeedAddresses(options.Port)],
                 SplitBrainResolver = new KeepMajorityOption(),
             })
@@ -55,8 +55,9 @@ public static class TernAkkaHosting
             {
                 var cluster = Akka.Cluster.Cluster.Get(system);
                 var self = cluster.SelfAddress;
+                system.ActorOf(EventLog.Props(), ActorNames.Events);
                 var capacity = new HostCapacity(options.NodeName, self.ToString(), options.MemoryBudgetBytes, options.Harts, 0, 0, Environment.ProcessId);
-                var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval), ActorNames.HostAgent);
+                var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval, options.DataDir), ActorNames.HostAgent);
                 registry.Register<HostAgentKey>(agent);
                 var hypervisor = system.ActorOf(
                     Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname),

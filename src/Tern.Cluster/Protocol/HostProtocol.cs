@@ -12,7 +12,8 @@ public sealed record HostCapacity(
     [property: Key(3)] int Harts,
     [property: Key(4)] ulong UsedMemoryBytes,
     [property: Key(5)] int Guests,
-    [property: Key(6)] int ProcessId)
+    [property: Key(6)] int ProcessId,
+    [property: Key(7)] IReadOnlyList<PvCapacity>? Pvs = null)
 {
     /// <summary>Memory not yet given to guests.</summary>
     [IgnoreMember]
@@ -22,6 +23,14 @@ public sealed record HostCapacity(
     [IgnoreMember]
     public double Load => Harts == 0 ? 0 : (double)Guests / Harts;
 }
+
+/// <summary>One physical volume of a host: its file, volume group (null: none), usable and free bytes.</summary>
+[MessagePackObject]
+public sealed record PvCapacity(
+    [property: Key(0)] string Path,
+    [property: Key(1)] string? Vg,
+    [property: Key(2)] long SizeBytes,
+    [property: Key(3)] long FreeBytes);
 
 /// <summary>A host agent's periodic report to the scheduler.</summary>
 [MessagePackObject]

@@ -98,6 +98,26 @@ public sealed record GetVm(
 public sealed record AttachConsole(
     [property: Key(0)] string VmId) : ITernWireMessage, IWithVmId;
 
+/// <summary>
+/// A VM actor's first answer to <see cref="AttachConsole"/>: the subscriber is attached to
+/// generation <see cref="Generation"/>; the sender is the guest, where <see cref="ConsoleInput"/> goes.
+/// </summary>
+[MessagePackObject]
+public sealed record ConsoleAttached(
+    [property: Key(0)] string VmId,
+    [property: Key(1)] long Generation) : ITernWireMessage;
+
+/// <summary>Bytes typed on the console, for the guest's UART; ignored unless <see cref="Generation"/> is the one running.</summary>
+[MessagePackObject]
+public sealed record ConsoleInput(
+    [property: Key(0)] string VmId,
+    [property: Key(1)] long Generation,
+    [property: Key(2)] byte[] Data) : ITernWireMessage
+{
+    /// <summary>Most bytes one message carries; longer input is split.</summary>
+    public const int MaxBytes = 4096;
+}
+
 /// <summary>Bytes the guest wrote to its console.</summary>
 [MessagePackObject]
 public sealed record ConsoleOutput(
