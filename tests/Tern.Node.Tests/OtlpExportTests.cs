@@ -149,9 +149,11 @@ public sealed class OtlpExportTests : IDisposable
         Assert.Equal(("tern-cli", "Tern.Cli", ""), ((string)cli.Resource["service.name"], cli.Scope, cli.ParentSpanId));
         var trace = await EventuallyAsync(() =>
         {
+            // Each process exports on its own schedule: wait for the spans of all three.
             var spans = _receiver.Spans.Where(s => s.TraceId == cli.TraceId).ToList();
-            return spans.Any(s => s.Name == "hypervisor.start-guest") ? spans : null;
-        }, "the hypervisor's span in the CLI's trace");
+            string[] expected = ["api.vm.create", "vm.create", "hypervisor.start-guest"];
+            return expected.All(n => spans.Any(s => s.Name == n)) && spans.Any(s => s.Scope == "System.Net.Http") ? spans : null;
+        }, "the API's, controller's and hypervisor's spans in the CLI's trace");
         var api = Assert.Single(trace, s => s.Name == "api.vm.create");
         var controller = Assert.Single(trace, s => s.Name == "vm.create");
         var boot = Assert.Single(trace, s => s.Name == "hypervisor.start-guest");
