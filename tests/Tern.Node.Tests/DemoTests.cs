@@ -24,12 +24,20 @@ public sealed class DemoTests : IDisposable
     public async Task Demo_boots_linux_shows_its_heartbeat_and_the_tables_and_ends_clean()
     {
         Assert.True(File.Exists("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"), "Debian's opensbi package is needed (.ci/run installs it)");
-        var demo = await TernCli.RunAsync(_home, Slow, "demo", "--duration", "15");
+        var demo = await TernCli.RunAsync(_home, Slow, "demo", "--duration", "30");
         Assert.True(demo.Code == 0, demo.Output + demo.Error);
         Assert.Contains("tern demo: booting Linux", demo.Output);
         Assert.Matches(new Regex(@"^  demo \| tern-heartbeat 1 uptime=", RegexOptions.Multiline), demo.Output);
         Assert.Matches(new Regex(@"^  demo \| tern-heartbeat 3 uptime=", RegexOptions.Multiline), demo.Output);
         AssertTables(demo.Output);
+        // Then a live migration to another host, its figures, and the heartbeat counting on there.
+        var moved = Regex.Match(demo.Output, @"^tern demo: migrated demo: (node-\d) -> (node-\d) \(generation 2\)\ntern demo:   total_time_ms +\d+", RegexOptions.Multiline);
+        Assert.True(moved.Success, demo.Output);
+        Assert.NotEqual(moved.Groups[1].Value, moved.Groups[2].Value);
+        Assert.Matches(new Regex(@"^tern demo:   downtime_ms +[\d.]+$", RegexOptions.Multiline), demo.Output);
+        var beats = Regex.Matches(demo.Output[moved.Index..], @"^  demo \| tern-heartbeat (\d+) ", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.True(beats.Count >= 2, demo.Output);
+        Assert.True(beats.Zip(beats.Skip(1)).All(p => p.Item2 > p.Item1), string.Join(' ', beats)); // counting on, never repeated or reset
         Assert.EndsWith("tern demo: stopping the cluster\n", demo.Output);
         Assert.False(Directory.Exists(Path.Combine(_home, "demo")), "the demo's data was left behind");
         Assert.Equal("", demo.Error);

@@ -132,17 +132,63 @@ public static class DemoScenario
     public const string VmName = "demo";
 
     /// <summary>
-    /// The steps. Live migration adds its step after the first tables:
-    /// <c>ShowTablesAsync, MigrateAsync (to another host, then watch the heartbeat go on), ShowTablesAsync, ...</c>
-    /// — the console follows the guest by itself (<see cref="DemoContext"/> re-attaches when a console ends while the VM runs).
+    /// The steps: boot, three heartbeats, the tables, then a tour of the cluster by live
+    /// migration (each host in turn, three heartbeats on each), the tables again, and the
+    /// console until the demo's time is up. The console follows the guest by itself
+    /// (<see cref="DemoContext"/> re-attaches when a console ends while the VM runs).
     /// </summary>
     public static IReadOnlyList<Func<DemoContext, CancellationToken, Task>> Steps() =>
     [
         BootAsync,
         (c, ct) => c.WatchConsoleAsync(heartbeats: 3, ct),
         ShowTablesAsync,
+        TourAsync,
+        ShowTablesAsync,
         (c, ct) => c.WatchConsoleAsync(heartbeats: int.MaxValue, ct),
     ];
+
+    /// <summary>Live-migrates the guest to each other host in turn, printing each migration's figures and watching the heartbeat go on.</summary>
+    public static async Task TourAsync(DemoContext c, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        for (int hop = 0; hop < Nodes; hop++)
+        {
+            await MigrateAsync(c, ct);
+            await c.WatchConsoleAsync(heartbeats: 3, ct);
+        }
+    }
+
+    /// <summary>Live-migrates the guest from its host to the next node (node-1 → node-2 → node-3 → node-1) through the API and prints the figures.</summary>
+    public static async Task MigrateAsync(DemoContext c, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        string path = $"{c.Cluster.Api[0]}/api/vms/{VmName}";
+        var vm = await c.Cluster.Http.GetFromJsonAsync<JsonElement>(path, ct);
+        string from = vm.GetProperty("host").GetString() ?? "";
+        int index = from.StartsWith("node-", StringComparison.Ordinal) && int.TryParse(from.AsSpan(5), out int n) ? n : 0;
+        string to = $"node-{(index % Nodes) + 1}";
+        c.Output.WriteLine($"tern demo: live-migrating '{VmName}' from {from} to {to} while it runs");
+        c.Output.Flush();
+        using (var response = await c.Cluster.Http.PostAsJsonAsync(path + "/migrate", new { to }, ct))
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                var refusal = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+                throw new DemoFailedException($"the cluster refused to migrate the guest: {(refusal.TryGetProperty("error", out var e) ? e.GetString() : response.ReasonPhrase)}");
+            }
+        }
+        System.Text.Json.Nodes.JsonNode? status;
+        while (true)
+        {
+            await Task.Delay(100, ct);
+            status = await c.Cluster.Http.GetFromJsonAsync<System.Text.Json.Nodes.JsonNode>(path + "/migration", ct);
+            if (status?["status"]?.GetValue<string>() is { } s && Tern.Cluster.Actors.HostDrain.IsFinal(s))
+                break;
+        }
+        foreach (string line in MigrationCommands.Figures(MigrationCommands.Result(status!)).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            c.Output.WriteLine($"tern demo: {line}");
+        c.Output.Flush();
+    }
 
     /// <summary>Creates the VM and starts following its console.</summary>
     public static async Task BootAsync(DemoContext c, CancellationToken ct)

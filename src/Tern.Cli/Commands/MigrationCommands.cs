@@ -222,7 +222,7 @@ public static class MigrationCommands
     }
 
     // The flat object printed with --json: status, the hosts, then every figure QEMU's query-migrate names.
-    private static JsonObject Result(JsonNode status)
+    internal static JsonObject Result(JsonNode status)
     {
         var result = new JsonObject
         {
@@ -242,7 +242,7 @@ public static class MigrationCommands
         return result;
     }
 
-    private static string Figures(JsonObject result)
+    internal static string Figures(JsonObject result)
     {
         var text = new StringBuilder();
         text.AppendLine(result["status"]!.GetValue<string>() == "completed"
