@@ -55,7 +55,19 @@ public sealed class NodeApiTests : IAsyncLifetime, IDisposable
     public async Task Health_endpoints_answer()
     {
         Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("/health/live")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("/health/ready")).StatusCode);
+        // Ready once the node is Up and its shard region registered, which may follow the host
+        // report the fixture waits for: until then 503 with the reason.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            using var ready = await _http.GetAsync("/health/ready");
+            if (ready.StatusCode == HttpStatusCode.OK)
+                break;
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.False(string.IsNullOrWhiteSpace(await ready.Content.ReadAsStringAsync()), "a 503 without a reason");
+            Assert.True(DateTime.UtcNow < deadline, "the node never became ready");
+            await Task.Delay(100);
+        }
     }
 
     [Fact]
