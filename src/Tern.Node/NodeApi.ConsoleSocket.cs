@@ -37,23 +37,8 @@ public static partial class NodeApi
             || http.Request.Query["token"].ToString() == apiToken;
         var cancel = http.RequestAborted;
         using var subscription = ConsoleSubscription.Open(system, vms, name);
-        object first;
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            timeout.CancelAfter(AskTimeout);
-            first = await subscription.Reader.ReadAsync(timeout.Token);
-        }
-        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-        {
-            await Results.Json(new ErrorView($"the cluster did not answer within {AskTimeout.TotalSeconds:0} s", nameof(RejectionKind.Unavailable)), statusCode: 503).ExecuteAsync(http);
+        if (await FirstConsoleMessageAsync(subscription, http) is not { } first)
             return;
-        }
-        if (first is CommandRejected rejected)
-        {
-            await Results.Json(new ErrorView(rejected.Reason, rejected.Kind.ToString()), statusCode: rejected.Kind == RejectionKind.NotFound ? 404 : 409).ExecuteAsync(http);
-            return;
-        }
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
         using var done = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         var output = SendOutputAsync(socket, subscription, done.Token);

@@ -69,11 +69,11 @@ public static partial class NodeApi
             Traced(http, "api.vm.delete", name, trace => Send(vms, new DeleteVm(name, trace), StatusCodes.Status200OK)));
     }
 
-    // Server-sent events: one event per console chunk, its data the chunk's text as a JSON string.
-    private static async Task StreamConsole(string name, HttpContext http, ActorSystem system, IRequiredActor<VmControllerRegion> vms)
+    // The console's first message (the backlog, or the refusal): null, with the error answered
+    // (404/409 for a refusal, 503 when the cluster is silent), when there is no console to stream.
+    private static async Task<object?> FirstConsoleMessageAsync(ConsoleSubscription subscription, HttpContext http)
     {
         var cancel = http.RequestAborted;
-        using var subscription = ConsoleSubscription.Open(system, vms.ActorRef, name);
         object first;
         try
         {
@@ -84,13 +84,23 @@ public static partial class NodeApi
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
             await Results.Json(new ErrorView($"the cluster did not answer within {AskTimeout.TotalSeconds:0} s", nameof(RejectionKind.Unavailable)), statusCode: 503).ExecuteAsync(http);
-            return;
+            return null;
         }
         if (first is CommandRejected rejected)
         {
             await Results.Json(new ErrorView(rejected.Reason, rejected.Kind.ToString()), statusCode: rejected.Kind == RejectionKind.NotFound ? 404 : 409).ExecuteAsync(http);
-            return;
+            return null;
         }
+        return first;
+    }
+
+    // Server-sent events: one event per console chunk, its data the chunk's text as a JSON string.
+    private static async Task StreamConsole(string name, HttpContext http, ActorSystem system, IRequiredActor<VmControllerRegion> vms)
+    {
+        var cancel = http.RequestAborted;
+        using var subscription = ConsoleSubscription.Open(system, vms.ActorRef, name);
+        if (await FirstConsoleMessageAsync(subscription, http) is not { } first)
+            return;
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
         await http.Response.StartAsync(cancel); // the stream is open even while a guest says nothing
