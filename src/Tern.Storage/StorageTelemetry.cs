@@ -3,9 +3,9 @@
 // a mirror leg goes degraded, and the gauge tern.storage.degraded_legs, read at collection time
 // from every volume group open in this process (an in-process test cluster has several views of
 // one VG: each VG reports the worst view).
-using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 
 namespace Tern.Storage;
 
