@@ -23,6 +23,7 @@ public sealed partial class VolumeGroup : IDisposable
         _metadata = metadata;
         _pvs = pvs;
         Repairs = repairs;
+        StorageTelemetry.Opened(this);
     }
 
     /// <summary>The current (committed) metadata.</summary>
@@ -216,7 +217,7 @@ public sealed partial class VolumeGroup : IDisposable
     }
 
     // Records write intent: the given mirror legs of one segment missed writes to a region.
-    internal Task MarkDirtyAsync(Guid lvId, long segStart, int[] areas, long region, CancellationToken ct) =>
+    private Task CommitDirtyAsync(Guid lvId, long segStart, int[] areas, long region, CancellationToken ct) =>
         CommitAsync(md =>
         {
             var lv = md.Lvs.First(l => l.Id == lvId);
@@ -547,6 +548,7 @@ public sealed partial class VolumeGroup : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        StorageTelemetry.Closed(this);
         DisposeThinPools();
         _commitLock.Dispose();
     }
