@@ -82,7 +82,7 @@ public sealed class StorageVerbRunnerTests : IDisposable
     }
 
     [Fact]
-    public async Task The_runner_refuses_file_copies_and_a_pv_without_its_host_and_changes_nothing()
+    public async Task The_runner_refuses_copies_to_or_from_files_and_changes_nothing()
     {
         MirroredLv();
         File.WriteAllBytes(P("image.raw"), new byte[1 << 20]);
@@ -96,14 +96,16 @@ public sealed class StorageVerbRunnerTests : IDisposable
         Assert.Equal(StorageCommands.UsageError, copyOut.Code);
         Assert.False(File.Exists(P("out.raw")));
 
-        var pv = await Run(pool, "pv", "create", P("pv9.img"), "--size", "64M");
-        Assert.Equal((StorageCommands.UsageError, "", "tern pv create: --host NODE is required on a cluster: it names the node that holds the file\n"), pv);
-        Assert.False(File.Exists(P("pv9.img")));
-
         // Options only the CLI has are not verbs' options on the cluster.
         var cluster = await Run(pool, "lv", "list", "--cluster", "http://127.0.0.1:1");
         Assert.NotEqual(0, cluster.Code);
         Assert.Contains("--cluster", cluster.Err, StringComparison.Ordinal);
+
+        // A client's @PATH is an argument, not a response file read on the machine that runs the verb.
+        File.WriteAllText(P("args.rsp"), "vg0/l1");
+        var rsp = await Run(pool, "lv", "remove", "@" + P("args.rsp"));
+        Assert.Equal(StorageCommands.UsageError, rsp.Code);
+        Assert.Contains("is not a logical volume name", rsp.Err, StringComparison.Ordinal);
 
         Assert.Equal(before, (await Run(pool, "lv", "list", "--json")).Out);
 

@@ -54,7 +54,8 @@ public static class StorageCommands
         ArgumentNullException.ThrowIfNull(args);
         var pools = new PoolSource(pool);
         var root = new RootCommand("Tern storage verbs.") { Pv(pools), Vg(pools), Lv(pools), PvMove(pools) };
-        return await root.Parse([.. args]).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, ct).ConfigureAwait(false);
+        // No response files: an argument @PATH from a client must not read a file of this machine.
+        return await root.Parse([.. args], new ParserConfiguration { ResponseFileTokenReplacer = null }).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, ct).ConfigureAwait(false);
     }
 
     /// <summary>The storage verbs as a <see cref="StorageVerbRunner"/> (see <see cref="RunVerbAsync"/>).</summary>
@@ -134,13 +135,12 @@ public static class StorageCommands
 
         var path = new Argument<string>("PATH") { Description = "The file or device; created when it does not exist." };
         var size = new Option<string>("--size") { Description = "Size of a file to create (e.g. 2G)." };
-        var host = new Option<string>("--host") { Description = "Owning host (default: TERN_HOST or this machine's name; on a cluster, the node that creates and holds the file: required)." };
+        var host = new Option<string>("--host") { Description = "Owning host (default: TERN_HOST or this machine's name); on a cluster, the node that creates and holds the file." };
         var create = new Command("create", "Label a file or device as a physical volume (pvcreate).") { path, size, host };
         Run(create, "pv create", pools, async (pool, parse, output, ct) =>
         {
             long bytes = parse.GetValue(size) is { } s ? ParseSize(s, "--size") : 0;
-            string owner = parse.GetValue(host)
-                ?? (pools.Remote ? throw new StorageException("--host NODE is required on a cluster: it names the node that holds the file") : StoragePool.DefaultHost());
+            string owner = parse.GetValue(host) ?? pool.DefaultPvHost;
             var created = await pool.CreatePvAsync(parse.GetValue(path)!, bytes, owner, ct).ConfigureAwait(false);
             output.WriteLine($"Physical volume \"{created.Name}\" successfully created ({FormatSize(created.Label.DataLength)} of data).");
             return 0;
@@ -436,15 +436,20 @@ public static class StorageCommands
     private sealed record LvRow(string Lv, string Vg, string Attr, long Size, string Type, int Segments, int Areas, double? SyncPercent, string[] Devices,
         string? Pool = null, double? DataPercent = null, string? Origin = null, bool Checksums = true, LostLeg[]? Degraded = null);
 
-    // A leg (area) of a volume on a PV that cannot be used: its file, the host that holds it, and why.
+    // A leg (area) of a volume on a PV that cannot be used: its file, the host that holds it, and
+    // why: missing (the file is gone, or its host did not answer) or failed (an I/O on it failed).
     private sealed record LostLeg(string Pv, string Host, string State);
 
-    // The PVs of a volume's legs that the VG could not open: missing (the file is gone, or its
-    // host did not answer when the pool was opened). One entry per PV, in the VG's order.
+    // The unreachable PVs of a volume's legs, one entry per PV, in the VG's order.
     private static LostLeg[] LostLegs(VgMetadata md, LvEntry lv, VolumeGroup group)
     {
         var used = lv.Segments.SelectMany(s => s.Areas).Select(a => a.Pv).ToHashSet();
-        return [.. md.Pvs.Where(p => used.Contains(p.Id) && !group.Pvs.ContainsKey(p.Id)).Select(p => new LostLeg(p.Path, p.Host, "missing"))];
+        return
+        [
+            .. md.Pvs.Where(p => used.Contains(p.Id)).Select(p => group.Pvs.TryGetValue(p.Id, out var open)
+                ? open.Failed ? new LostLeg(p.Path, p.Host, "failed") : null
+                : new LostLeg(p.Path, p.Host, "missing")).OfType<LostLeg>(),
+        ];
     }
 
     private static Command LvResize(PoolSource pools, string verb, string description, bool grow)
