@@ -49,5 +49,11 @@ public sealed record EventView(string Time, string Kind, string? Vm, string? Hos
         e.Kind, e.Vm, e.Host, e.Generation, e.Detail);
 }
 
+/// <summary>POST /api/storage/verbs body: a `tern pv|vg|lv|pvmove` verb's words, e.g. ["lv", "list", "--json"].</summary>
+public sealed record StorageVerbRequest(IReadOnlyList<string>? Args);
+
+/// <summary>POST /api/storage/verbs answer: the verb's exit code (0 done, 1 I/O failure, 2 refused) and what it printed.</summary>
+public sealed record StorageVerbView(int ExitCode, string Stdout, string Stderr);
+
 /// <summary>The body of every 4xx/5xx answer.</summary>
 public sealed record ErrorView(string Error, string Kind);
