@@ -6,6 +6,7 @@
 // read-modify-write of a partial block atomic with respect to other requests.
 using System.Buffers;
 using Tern.Storage.Format;
+using Tern.Storage.Remote;
 
 namespace Tern.Storage;
 
@@ -50,6 +51,20 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     /// <summary>Set on the instance a snapshot store writes the LV through; any other instance may no longer write once the LV has snapshots.</summary>
     internal bool IsStoreBase { get; init; }
+
+    /// <summary>
+    /// The writer this instance writes as (the LV and its VM incarnation's generation), or null.
+    /// When set, its data writes, repairs and flushes carry it down to the PVs, whose fences
+    /// refuse it once a newer generation owns the LV (<see cref="FencedWriteException"/>).
+    /// </summary>
+    public WriterId? Writer { get; set; }
+
+    private PvWriterScope WriterScope() => Writer is { } w ? new PvWriterScope(PvWriter.Use(w)) : default;
+
+    private readonly struct PvWriterScope(IDisposable? inner) : IDisposable
+    {
+        public void Dispose() => inner?.Dispose();
+    }
 
     /// <summary>The LV's current metadata entry.</summary>
     public LvEntry Entry => Current().Entry ?? throw new StorageException("the logical volume was removed");
@@ -258,6 +273,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     // says) from its first copy, already under way.
     private async ValueTask ReadFullAsync(long offset, Memory<byte> buffer, bool locked, (ValueTask<List<int>?> Read, int Run)? started, CancellationToken cancellationToken)
     {
+        using var writer = WriterScope(); // a read may repair a bad copy: that is a write
         if (!locked)
             await _io.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -301,6 +317,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     /// <inheritdoc/>
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
+        using var writer = WriterScope();
         await _io.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -343,6 +360,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     /// </summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
     {
+        using var writer = WriterScope();
         HashSet<(long Segment, long Region)> written;
         lock (_unflushed)
         {
@@ -359,7 +377,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                 await pv.FlushAsync(cancellationToken).ConfigureAwait(false);
                 return null;
             }
-            catch (IOException e)
+            catch (IOException e) when (e is not FencedWriteException)
             {
                 return e;
             }
@@ -458,6 +476,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     /// </summary>
     public async Task<ScrubResult> ScrubAsync(IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var writer = WriterScope();
         long checkedBlocks = 0, repaired = 0, unrepairable = 0, resynced = 0;
         var place = new Placement();
         var targets = place.Readable;
@@ -562,7 +581,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                     await t.Pv.WriteBlocksAsync(t.Offset, chunk, place.Checksums, ct).ConfigureAwait(false);
                     written++;
                 }
-                catch (IOException e) when (mirror)
+                catch (IOException e) when (mirror && e is not FencedWriteException)
                 {
                     t.Pv.Failed = true;
                     place.Unwritable.Add(t.Area);
@@ -579,7 +598,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                 {
                     await t.Pv.WriteBlocksAsync(t.Offset, chunk, place.Checksums, ct).ConfigureAwait(false);
                 }
-                catch (IOException)
+                catch (IOException e) when (e is not FencedWriteException)
                 {
                     t.Pv.Failed = true;
                     if (t.Area >= 0)

@@ -365,6 +365,34 @@ public sealed partial class PhysicalVolume : IDisposable
         dst.SetTags(dstOffset / BlockSize, tags);
     }
 
+    /// <summary>
+    /// Re-reads the stored checksum tags of the blocks in [<paramref name="dataOffset"/>,
+    /// +<paramref name="length"/>) from the volume, for blocks another instance of this PV (a
+    /// view on another node, see <see cref="VolumeGroup.OpenView"/>) may have written and flushed
+    /// since this one read them. Tag pages this instance changed and has not flushed yet are kept.
+    /// </summary>
+    public async ValueTask ReloadTagsAsync(long dataOffset, long length, CancellationToken ct = default)
+    {
+        CheckRange(dataOffset, length);
+        if (length == 0)
+            return;
+        long firstPage = dataOffset / BlockSize / TagsPerPage, lastPage = ((dataOffset + length) / BlockSize - 1) / TagsPerPage;
+        var page = new byte[BlockSize];
+        for (long p = firstPage; p <= lastPage; p++)
+        {
+            await Io.ReadAsync(Label.ChecksumOffset + (p * BlockSize), page, ct).ConfigureAwait(false);
+            lock (_tagLock)
+            {
+                if (_dirtyTagPages.Contains(p))
+                    continue;
+                long first = p * TagsPerPage;
+                int n = (int)Math.Min(TagsPerPage, _tags.Length - first);
+                for (int i = 0; i < n; i++)
+                    _tags[first + i] = BinaryPrimitives.ReadUInt32LittleEndian(page.AsSpan(i * 4));
+            }
+        }
+    }
+
     /// <summary>Marks blocks as not written since allocation: they read as zeros until written.</summary>
     public void ResetBlocks(long dataOffset, long length)
     {
