@@ -46,6 +46,14 @@ public sealed record MigrationOptions
     /// </summary>
     public bool PostCopy { get; init; }
 
+    /// <summary>
+    /// Post-copy without round 0: the guest moves at once (downtime is the machine state and a
+    /// bitmap) and every page with data follows by demand or background push, so each crosses
+    /// exactly once; zero pages never travel. Implies <see cref="PostCopy"/>, with its risk for
+    /// longer: until the last page has arrived the guest needs both hosts and the link.
+    /// </summary>
+    public bool PostCopyAtOnce { get; init; }
+
     /// <summary>Told after round 0, after each pre-copy round and at switchover (for progress bars and the API).</summary>
     public IProgress<MigrationProgress>? Progress { get; init; }
 }

@@ -70,6 +70,7 @@ public sealed partial class MigrationSource
         var dirty = new ulong[memory.DirtyWords];
         bool paused = false, goSent = false;
         bool wasPaused = _guest.State == MachineRunState.Paused;
+        bool postCopy = _options.PostCopy || _options.PostCopyAtOnce;
         Task<(byte Type, byte[] Payload)>? answer = null;
         try
         {
@@ -93,24 +94,32 @@ public sealed partial class MigrationSource
             answer = MigrationWire.ReadAsync(channel, ct);
 
             // Round 0: everything, after clearing the log so that later rounds see only new writes.
+            // Post-copy at once sends no page before the switchover: it only notes which pages
+            // hold data (the target starts zero-filled, so the others need never travel).
             _pace = Stopwatch.StartNew();
             var round0 = Stopwatch.StartNew();
             await Harvest(dirty).ConfigureAwait(false);
             long zeroBefore = _zero;
-            await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
-            answer = await EndRound(channel, 0, answer, ct).ConfigureAwait(false);
+            ulong[]? withData = null;
+            if (_options.PostCopyAtOnce)
+                withData = PagesWithData(memory);
+            else
+            {
+                await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
+                answer = await EndRound(channel, 0, answer, ct).ConfigureAwait(false);
+            }
             _bulkDone = true;
             // How fast the channel drains pages with data: round 0's non-zero pages over its whole
             // time (a lower bound), then the best round big enough to measure.
-            double pageRate = Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
-            double bandwidth = _bytes / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            double pageRate = withData is not null ? 0 : Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            double bandwidth = withData is not null ? 0 : _bytes / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
             double dirtyRate = 0;
-            int round = 1;
+            int round = withData is not null ? 0 : 1;
             bool converged = false;
             int fitting = 0; // rounds that ended within the limit but were kept on to shrink the last set
             double limit = _options.DowntimeLimit.TotalSeconds;
             Report("precopy", round, memory.CountDirty(), 0, bandwidth, total);
-            while (!_options.PostCopy)
+            while (!postCopy)
             {
                 var roundWatch = Stopwatch.StartNew();
                 long before = _bytes;
@@ -172,8 +181,15 @@ public sealed partial class MigrationSource
             var last = DirtyPages(dirty);
             var final = new MemoryStream();
             List<int>? missing = null;
-            if (_options.PostCopy)
+            if (postCopy)
             {
+                if (withData is not null)
+                {
+                    // At once: every page that held data before the pause or was written since.
+                    for (int i = 0; i < dirty.Length; i++)
+                        dirty[i] |= withData[i];
+                    last = DirtyPages(dirty);
+                }
                 missing = last; // the target fetches these on demand, the background pass pushes them
                 MigrationWire.Append(final, MigrationWire.Missing, EncodeBitmap(dirty));
             }
@@ -233,7 +249,7 @@ public sealed partial class MigrationSource
                 DirtyPagesRate = dirtyRate,
                 BandwidthMiBps = bandwidth / (1 << 20),
                 ThrottlePercent = _maxThrottle,
-                Converged = converged || _options.PostCopy,
+                Converged = converged || postCopy,
                 PauseMs = pauseMs,
                 FinalCopyMs = copiedMs - pauseMs,
                 ReadyWaitMs = readyMs - copiedMs,
@@ -329,6 +345,19 @@ public sealed partial class MigrationSource
         m.Memory.HarvestDirty(dirty);
         return 0;
     });
+
+    // One bit per page that holds anything but zeros (read while the guest runs: a page it
+    // writes afterwards is in the dirty log as well).
+    private static ulong[] PagesWithData(GuestMemory memory)
+    {
+        var bits = new ulong[memory.DirtyWords];
+        for (int p = 0; p < memory.PageCount; p++)
+        {
+            if (memory.Span(memory.Base + ((ulong)p * GuestMemory.PageSize), GuestMemory.PageSize).ContainsAnyExcept((byte)0))
+                bits[p >> 6] |= 1UL << (p & 63);
+        }
+        return bits;
+    }
 
     private static List<int> AllPages(int count) => [.. Enumerable.Range(0, count)];
 

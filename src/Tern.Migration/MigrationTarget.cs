@@ -175,7 +175,8 @@ public static class MigrationTarget
         }
     }
 
-    private static uint Micros(long ticks) => (uint)Math.Min(uint.MaxValue, ticks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency);
+    // Rounded up, so that any work at all shows.
+    private static uint Micros(long ticks) => (uint)Math.Min(uint.MaxValue, ((ticks * 1_000_000) + System.Diagnostics.Stopwatch.Frequency - 1) / System.Diagnostics.Stopwatch.Frequency);
 
     // Runs the restore path once on the empty machine (its own state, encoded and decoded), so
     // that switchover does not wait for the JIT to compile it.
