@@ -282,11 +282,11 @@ public sealed partial class PhysicalVolume : IDisposable
         long first = dataOffset / BlockSize;
         int count = buffer.Length / BlockSize;
         int piece = verify ? PieceBlocks : count;
-        var reads = new List<(ValueTask Read, int At)> { (pending, at) };
+        var reads = new List<(Task Read, int At)> { (pending.AsTask(), at) };
         for (int next = at + piece; next < count; next += piece)
         {
             int n = Math.Min(piece, count - next);
-            reads.Add((Io.ReadAsync(Label.DataOffset + dataOffset + ((long)next * BlockSize), buffer.Slice(next * BlockSize, n * BlockSize), ct), next));
+            reads.Add((Io.ReadAsync(Label.DataOffset + dataOffset + ((long)next * BlockSize), buffer.Slice(next * BlockSize, n * BlockSize), ct).AsTask(), next));
         }
         Exception? error = null;
         foreach (var (read, from) in reads)
