@@ -108,7 +108,7 @@ public sealed class StorageAgent : IAsyncDisposable
             return null;
         try
         {
-            return await ClusterPvProvider.OpenPvAsync(_local, server, info, _remoteIo, ct).ConfigureAwait(false);
+            return await ClusterPvProvider.OpenPvAsync(_local, server, info, _remoteIo, null, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or StorageException)
         {

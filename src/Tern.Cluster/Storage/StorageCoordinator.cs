@@ -61,7 +61,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         _options = options;
         _system = Context.System;
         _remoteIo = options.RemoteIo;
-        _openPv = (server, pv, ct) => ClusterPvProvider.OpenPvAsync(local, server, pv, _remoteIo, ct);
+        _openPv = (server, pv, ct) => ClusterPvProvider.OpenPvAsync(local, server, pv, _remoteIo, options.WrapPvIo, ct);
         Receive<Discover>(_ => StartDiscovery());
         Receive<Discovered>(OnDiscovered);
         ReceiveAny(_ => Stash.Stash());
@@ -77,7 +77,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
     protected override void PreStart()
     {
         // The pool owns the provider.
-        _pool = StoragePool.OpenAsync(new ClusterPvProvider(_local, () => Volatile.Read(ref _serverView), AskServerAsync, _remoteIo)).GetAwaiter().GetResult();
+        _pool = StoragePool.OpenAsync(new ClusterPvProvider(_local, () => Volatile.Read(ref _serverView), AskServerAsync, _remoteIo, _options.WrapPvIo)).GetAwaiter().GetResult();
         Timers.StartPeriodicTimer("discover", Discover.Instance, TimeSpan.Zero, _options.DiscoveryInterval);
     }
 
@@ -400,4 +400,10 @@ public sealed record StorageCoordinatorOptions
 
     /// <summary>Options of the remote PV connections (null: the defaults, a 5 s request timeout).</summary>
     public RemoteIoOptions? RemoteIo { get; init; }
+
+    /// <summary>
+    /// Wraps the I/O of every PV the coordinator opens (null: none). A test hook: fault injection
+    /// into the coordinator's own metadata writes, to stop it in the middle of a commit.
+    /// </summary>
+    public Func<IPhysicalVolumeIo, IPhysicalVolumeIo>? WrapPvIo { get; init; }
 }
