@@ -95,6 +95,12 @@ public sealed class ClusterPvProvider : IPvProvider
     public async Task<PhysicalVolume> CreateAsync(string path, long size, string host, CancellationToken ct)
     {
         var servers = _servers();
+        // A node that joined a moment ago is found by the coordinator's next discovery round.
+        for (int i = 0; i < 30 && !servers.ContainsKey(host); i++)
+        {
+            await Task.Delay(100, ct).ConfigureAwait(false);
+            servers = _servers();
+        }
         if (!servers.TryGetValue(host, out var server))
             throw new StorageException($"no node named {host} serves storage in the cluster (nodes: {string.Join(", ", servers.Keys.Order(StringComparer.Ordinal))})");
         var reply = await _ask(host, new CreatePhysicalVolume(path, size), ct).ConfigureAwait(false);
