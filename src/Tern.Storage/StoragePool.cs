@@ -110,8 +110,12 @@ public sealed class StoragePool : IDisposable
     public async Task<PhysicalVolume> CreatePvAsync(string path, long size, string host, CancellationToken ct = default)
     {
         var pv = await _provider.CreateAsync(path, size, host, ct).ConfigureAwait(false);
+        // On a cluster the new PV's node may announce it (AddPv) before this call returns: list it once.
         lock (_pvs)
+        {
+            _pvs.RemoveAll(p => p.Id == pv.Id);
             _pvs.Add(pv);
+        }
         return pv;
     }
 
