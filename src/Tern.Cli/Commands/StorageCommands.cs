@@ -13,7 +13,7 @@ using Tern.Storage.Format;
 namespace Tern.Cli.Commands;
 
 /// <summary>The `tern pv`, `tern vg` and `tern lv` verbs.</summary>
-public static class StorageCommands
+public static partial class StorageCommands
 {
     /// <summary>Exit code for a request refused before anything changed.</summary>
     public const int UsageError = 2;
@@ -216,6 +216,7 @@ public static class StorageCommands
         lv.Subcommands.Add(LvRemove());
         lv.Subcommands.Add(LvCopy());
         lv.Subcommands.Add(LvScrub());
+        lv.Subcommands.Add(LvRepair());
         lv.Subcommands.Add(LvConvert());
         lv.Subcommands.Add(LvSnapshot());
         return lv;
