@@ -85,4 +85,19 @@ public sealed class LvRepairCliTests : IDisposable
         var (code, output, err) = Tern("lv", "repair", "vg0/plain");
         Assert.Equal((2, "", "tern lv repair: vg0/plain is not mirrored: only a mirror leg can be rebuilt from another copy"), (code, output, err.Trim()));
     }
+
+    [Fact]
+    public void Bench_resync_copies_only_the_dirty_regions_and_then_the_whole_leg()
+    {
+        using var doc = JsonDocument.Parse(Ok("bench", "resync", "--dir", _dir, "--size", "32M", "--dirty", "10%", "--json"));
+        var r = doc.RootElement;
+        Assert.Equal((32L << 20, 16L, 2L), (r.GetProperty("sizeBytes").GetInt64(), r.GetProperty("regions").GetInt64(), r.GetProperty("dirtyRegions").GetInt64()));
+        Assert.Equal(2L * (2 << 20), r.GetProperty("dirtyBytes").GetInt64());
+        Assert.Equal(32L << 20, r.GetProperty("fullBytes").GetInt64());
+        Assert.True(r.GetProperty("dirtySeconds").GetDouble() > 0 && r.GetProperty("fullSeconds").GetDouble() > 0);
+        Assert.Empty(Directory.GetDirectories(_dir, "tern-resync-bench-*"));
+
+        var (code, _, err) = Tern("bench", "resync", "--dir", _dir, "--dirty", "0%");
+        Assert.Equal((2, "tern bench resync: --dirty 0%: expected a share of the regions such as 1% (above 0, at most 100)"), (code, err.Trim()));
+    }
 }
