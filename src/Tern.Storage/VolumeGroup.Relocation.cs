@@ -135,6 +135,7 @@ public sealed partial class VolumeGroup
             }
         }
         long total = jobs.Sum(j => j.Length), done = 0;
+        using var writer = WriterScope(lv.Id); // copies into an LV a guest has open write as that guest, fenced like its own writes
         var inherited = new Dictionary<(Guid, long), IReadOnlyList<long>?>();
         var cleared = new HashSet<(Guid Pv, long Start, long Region)>();
         foreach (var (seg, leg, offset, length, region) in jobs)

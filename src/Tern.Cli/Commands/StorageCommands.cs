@@ -16,7 +16,7 @@ using Tern.Storage.Format;
 namespace Tern.Cli.Commands;
 
 /// <summary>The `tern pv`, `tern vg` and `tern lv` verbs.</summary>
-public static class StorageCommands
+public static partial class StorageCommands
 {
     /// <summary>Exit code for a request refused before anything changed.</summary>
     public const int UsageError = 2;
@@ -285,6 +285,7 @@ public static class StorageCommands
         lv.Subcommands.Add(LvRemove(pools));
         lv.Subcommands.Add(LvCopy(pools));
         lv.Subcommands.Add(LvScrub(pools));
+        lv.Subcommands.Add(LvRepair(pools));
         lv.Subcommands.Add(LvConvert(pools));
         lv.Subcommands.Add(LvSnapshot(pools));
         return lv;
