@@ -66,6 +66,13 @@ public sealed record TernNodeOptions
     /// </summary>
     public int GuestIoSampleEvery { get; init; } = Telemetry.HostTelemetry.DefaultGuestIoSampleEvery;
 
+    /// <summary>
+    /// How long a host may stay unreachable before the others down it (the split-brain resolver's
+    /// stable-after) and its VMs are restarted elsewhere; null keeps the default of 20 s (5 s with
+    /// <see cref="FastTimings"/>). Shorter fails over sooner but downs a host that only paused.
+    /// </summary>
+    public TimeSpan? DownAfter { get; init; }
+
     /// <summary>Tune gossip, seed and failure-detection timeouts down (in-process tests on loopback only).</summary>
     public bool FastTimings { get; init; }
 
