@@ -73,6 +73,12 @@ public sealed record TernNodeOptions
     /// </summary>
     public TimeSpan? DownAfter { get; init; }
 
+    /// <summary>
+    /// Runs `tern pv|vg|lv|pvmove` verbs on the cluster's pool when this node holds the storage
+    /// coordinator (Tern.Cli passes its command tree); null: the coordinator refuses verbs.
+    /// </summary>
+    public Tern.Storage.StorageVerbRunner? StorageVerbs { get; init; }
+
     /// <summary>Tune gossip, seed and failure-detection timeouts down (in-process tests on loopback only).</summary>
     public bool FastTimings { get; init; }
 

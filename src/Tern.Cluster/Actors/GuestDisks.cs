@@ -141,7 +141,7 @@ public sealed class DeferredGuestDisk : IBlockBackend, IAsyncDisposable
                 _backend = backend;
                 LastError = null;
             }
-            catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException or InvalidOperationException or Storage.StorageException)
+            catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException or InvalidOperationException or Tern.Storage.StorageException)
             {
                 LastError = e.Message;
             }
