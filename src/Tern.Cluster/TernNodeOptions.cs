@@ -79,6 +79,9 @@ public sealed record TernNodeOptions
     /// </summary>
     public Tern.Storage.StorageVerbRunner? StorageVerbs { get; init; }
 
+    /// <summary>Knobs of the storage coordinator when it runs on this node (discovery interval, remote I/O timeouts).</summary>
+    public Storage.StorageCoordinatorOptions StorageCoordinator { get; init; } = new();
+
     /// <summary>Tune gossip, seed and failure-detection timeouts down (in-process tests on loopback only).</summary>
     public bool FastTimings { get; init; }
 

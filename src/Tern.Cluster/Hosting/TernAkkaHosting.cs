@@ -38,7 +38,7 @@ public static class TernAkkaHosting
                 SplitBrainResolver = new KeepMajorityOption(),
             })
             .WithSingleton<SchedulerProxy>(ActorNames.Scheduler, Scheduler.Props(), new ClusterSingletonOptions(), createProxyToo: true)
-            .WithSingleton<StorageCoordinatorProxy>(StorageCoordinator.Name, StorageCoordinator.Props(storage, options.StorageVerbs), new ClusterSingletonOptions(), createProxyToo: true)
+            .WithSingleton<StorageCoordinatorProxy>(StorageCoordinator.Name, StorageCoordinator.Props(storage, options.StorageVerbs, options.StorageCoordinator), new ClusterSingletonOptions(), createProxyToo: true)
             .WithShardRegion<VmControllerRegion>(
                 ActorNames.VmShardType,
                 (system, registry) =>
