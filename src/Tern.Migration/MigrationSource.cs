@@ -110,7 +110,11 @@ public sealed partial class MigrationSource
             _bulkDone = true;
             // How fast the channel drains pages with data: round 0's non-zero pages over its whole
             // time (a lower bound), then the best round big enough to measure.
-            double pageRate = withData is not null ? 0 : Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            long dataPages0 = memory.PageCount - (_zero - zeroBefore);
+            double pageRate = withData is not null ? 0 : Math.Max(0, dataPages0) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            // An idle guest's few pages of data tell nothing of the link (round 0's time went to
+            // finding the zero pages): until a round big enough says, a set too small to measure fits.
+            bool measured = withData is null && dataPages0 >= MeasurablePages;
             double bandwidth = withData is not null ? 0 : _bytes / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
             double dirtyRate = 0;
             int round = withData is not null ? 0 : 1;
@@ -131,13 +135,14 @@ public sealed partial class MigrationSource
                 {
                     bandwidth = Math.Max(bandwidth, (_bytes - before) / seconds);
                     pageRate = Math.Max(pageRate, pages.Count / seconds);
+                    measured = true;
                 }
                 dirtyRate = pages.Count / seconds;
                 round++;
                 // Will what the guest dirtied during this round fit the downtime limit?
                 int pending = memory.CountDirty(); // dirtied during this round, not yet harvested
                 double expected = pageRate > 0 ? pending / pageRate : double.MaxValue;
-                bool fits = pages.Count == 0 || expected <= limit;
+                bool fits = pages.Count == 0 || expected <= limit || (!measured && pending < MeasurablePages);
                 // The limit is a bound, not an aim: while a round still halves the dirty set, one
                 // more (a few milliseconds once the set fits) makes the pause shorter, so the set is
                 // brought down to a quarter of the limit when that takes at most three more rounds.
