@@ -66,6 +66,15 @@ public sealed record TernNodeOptions
     /// </summary>
     public int GuestIoSampleEvery { get; init; } = Telemetry.HostTelemetry.DefaultGuestIoSampleEvery;
 
+    /// <summary>
+    /// Runs `tern pv|vg|lv|pvmove` verbs on the cluster's pool when this node holds the storage
+    /// coordinator (Tern.Cli passes its command tree); null: the coordinator refuses verbs.
+    /// </summary>
+    public Tern.Storage.StorageVerbRunner? StorageVerbs { get; init; }
+
+    /// <summary>Knobs of the storage coordinator when it runs on this node (discovery interval, remote I/O timeouts).</summary>
+    public Storage.StorageCoordinatorOptions StorageCoordinator { get; init; } = new();
+
     /// <summary>Tune gossip, seed and failure-detection timeouts down (in-process tests on loopback only).</summary>
     public bool FastTimings { get; init; }
 

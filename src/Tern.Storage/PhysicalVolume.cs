@@ -9,7 +9,7 @@ using Tern.Storage.Format;
 namespace Tern.Storage;
 
 /// <summary>An opened physical volume.</summary>
-public sealed class PhysicalVolume : IDisposable
+public sealed partial class PhysicalVolume : IDisposable
 {
     /// <summary>Size of a data block (the checksum granule).</summary>
     public const int BlockSize = PvLabel.BlockSize;
@@ -246,37 +246,72 @@ public sealed class PhysicalVolume : IDisposable
     /// does; with <paramref name="verify"/> false (an LV created with checksums off) blocks are
     /// not verified, only those never written are zeroed, and null is returned.
     /// </summary>
-    public async ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct = default)
+    public ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct = default)
     {
         CheckRange(dataOffset, buffer.Length);
         long first = dataOffset / BlockSize;
         int count = buffer.Length / BlockSize;
-        if (!verify || count < 2 * PipelineBlocks)
-        {
-            await Io.ReadAsync(Label.DataOffset + dataOffset, buffer, ct).ConfigureAwait(false);
-            return Verify(buffer.Span, first, 0, count, verify);
-        }
-        // A large read is taken in pieces, and each piece is verified on another thread while
-        // the next one is read, so the CRCs overlap the copying instead of following it.
-        var checks = new List<Task<List<int>?>>();
-        for (int at = 0; at < count; at += PipelineBlocks)
-        {
-            int n = Math.Min(PipelineBlocks, count - at);
-            var piece = buffer.Slice(at * BlockSize, n * BlockSize);
-            await Io.ReadAsync(Label.DataOffset + dataOffset + ((long)at * BlockSize), piece, ct).ConfigureAwait(false);
-            int from = at;
-            checks.Add(Task.Run(() => Verify(piece.Span, first + from, from, n, verify: true), ct));
-        }
+        // A large verified read is taken in pieces, each verified as soon as it is read, while
+        // its bytes are still in this core's cache, instead of reading the whole request out of
+        // the cache a second time. Each piece completes here when the I/O does (a local file);
+        // only an I/O that is really pending goes through an async continuation.
+        int piece = verify ? PieceBlocks : count;
+        if (verify && count >= 2 * PieceBlocks && ReadWithHelper(dataOffset, buffer, out var helped))
+            return new ValueTask<List<int>?>(helped);
         List<int>? bad = null;
-        foreach (var check in checks)
+        for (int at = 0; at < count; at += piece)
         {
-            if (await check.ConfigureAwait(false) is { } found)
+            int n = Math.Min(piece, count - at);
+            var span = buffer.Slice(at * BlockSize, n * BlockSize);
+            var read = Io.ReadAsync(Label.DataOffset + dataOffset + ((long)at * BlockSize), span, ct);
+            if (!read.IsCompletedSuccessfully)
+                return ReadBlocksPendingAsync(read, dataOffset, buffer, verify, at, bad, ct);
+            read.GetAwaiter().GetResult();
+            if (Verify(span.Span, first + at, at, n, verify) is { } found)
                 (bad ??= []).AddRange(found);
         }
+        return new ValueTask<List<int>?>(bad);
+    }
+
+    // The rest of ReadBlocksAsync once the read of the piece at `at` did not complete at once.
+    // Such an io answers asynchronously (a remote PV): the remaining pieces are all asked for
+    // now, so they travel pipelined instead of one round trip each, and each is verified as it
+    // arrives. Every read is awaited before returning, so none still fills the caller's buffer.
+    private async ValueTask<List<int>?> ReadBlocksPendingAsync(ValueTask pending, long dataOffset, Memory<byte> buffer, bool verify, int at, List<int>? bad, CancellationToken ct)
+    {
+        long first = dataOffset / BlockSize;
+        int count = buffer.Length / BlockSize;
+        int piece = verify ? PieceBlocks : count;
+        var reads = new List<(Task Read, int At)> { (pending.AsTask(), at) };
+        for (int next = at + piece; next < count; next += piece)
+        {
+            int n = Math.Min(piece, count - next);
+            reads.Add((Io.ReadAsync(Label.DataOffset + dataOffset + ((long)next * BlockSize), buffer.Slice(next * BlockSize, n * BlockSize), ct).AsTask(), next));
+        }
+        Exception? error = null;
+        foreach (var (read, from) in reads)
+        {
+            try
+            {
+                await read.ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                error ??= e;
+                continue;
+            }
+            int n = Math.Min(piece, count - from);
+            if (error is null && Verify(buffer.Span.Slice(from * BlockSize, n * BlockSize), first + from, from, n, verify) is { } found)
+                (bad ??= []).AddRange(found);
+        }
+        if (error is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         return bad;
     }
 
-    private const int PipelineBlocks = 64; // 256 KiB
+    // 64 KiB: small enough that a piece just copied out of the page cache is still in L2 when
+    // its CRCs are taken, large enough that the extra read calls cost little.
+    private const int PieceBlocks = 16;
 
     // Zeroes never-written blocks and, when asked, checks the others against their tags. Returns
     // the indexes (counted from `index`) of blocks that do not match.
@@ -344,6 +379,34 @@ public sealed class PhysicalVolume : IDisposable
             await dst.Io.WriteAsync(dst.Label.DataOffset + dstOffset, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
         }
         dst.SetTags(dstOffset / BlockSize, tags);
+    }
+
+    /// <summary>
+    /// Re-reads the stored checksum tags of the blocks in [<paramref name="dataOffset"/>,
+    /// +<paramref name="length"/>) from the volume, for blocks another instance of this PV (a
+    /// view on another node, see <see cref="VolumeGroup.OpenView"/>) may have written and flushed
+    /// since this one read them. Tag pages this instance changed and has not flushed yet are kept.
+    /// </summary>
+    public async ValueTask ReloadTagsAsync(long dataOffset, long length, CancellationToken ct = default)
+    {
+        CheckRange(dataOffset, length);
+        if (length == 0)
+            return;
+        long firstPage = dataOffset / BlockSize / TagsPerPage, lastPage = ((dataOffset + length) / BlockSize - 1) / TagsPerPage;
+        var page = new byte[BlockSize];
+        for (long p = firstPage; p <= lastPage; p++)
+        {
+            await Io.ReadAsync(Label.ChecksumOffset + (p * BlockSize), page, ct).ConfigureAwait(false);
+            lock (_tagLock)
+            {
+                if (_dirtyTagPages.Contains(p))
+                    continue;
+                long first = p * TagsPerPage;
+                int n = (int)Math.Min(TagsPerPage, _tags.Length - first);
+                for (int i = 0; i < n; i++)
+                    _tags[first + i] = BinaryPrimitives.ReadUInt32LittleEndian(page.AsSpan(i * 4));
+            }
+        }
     }
 
     /// <summary>Marks blocks as not written since allocation: they read as zeros until written.</summary>

@@ -1,40 +1,56 @@
-// A node's view of the extent pool: the PVs it owns, listed in TERN_HOME/pvs.json, and the VGs
-// found on them. Commands open the pool, act, and close it; an exclusive lock file in TERN_HOME
-// keeps two commands of one node from changing metadata at the same time.
+// A view of the extent pool: the PVs a provider gives (one node's, listed in TERN_HOME/pvs.json,
+// or the whole cluster's) and the VGs found on them. Commands open the pool, act, and close it;
+// on one node an exclusive lock file in TERN_HOME keeps two commands from changing metadata at
+// the same time, in a cluster the storage coordinator runs verbs one at a time.
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Tern.Storage;
 
-/// <summary>The PVs and VGs of one node.</summary>
+/// <summary>The PVs and VGs of one node, or of the whole cluster (see <see cref="IPvProvider"/>).</summary>
 public sealed class StoragePool : IDisposable
 {
-    private const string ListFile = "pvs.json";
+    private readonly IPvProvider _provider;
     private readonly List<PhysicalVolume> _pvs;
-    private readonly List<string> _paths;
+    private readonly List<string> _problems;
     private readonly Dictionary<string, VolumeGroup> _vgs = [];
-    private readonly FileStream _lock;
+    private readonly SemaphoreSlim _vgLock = new(1, 1);
 
-    private StoragePool(string home, FileStream lockFile, List<string> paths, List<PhysicalVolume> pvs, List<string> problems)
+    private StoragePool(IPvProvider provider, PvScan scan)
     {
-        Home = home;
-        _lock = lockFile;
-        _paths = paths;
-        _pvs = pvs;
-        Problems = problems;
+        _provider = provider;
+        _pvs = [.. scan.Pvs];
+        _problems = [.. scan.Problems];
     }
 
-    /// <summary>The node's state directory.</summary>
-    public string Home { get; }
+    /// <summary>Where the PVs are listed: the node's state directory, or a description of the cluster.</summary>
+    public string Home => _provider.Home;
+
+    /// <summary>The host a new PV goes to when none is named.</summary>
+    public string DefaultPvHost => _provider.DefaultHost;
 
     /// <summary>The PVs that opened.</summary>
-    public IReadOnlyList<PhysicalVolume> Pvs => _pvs;
+    public IReadOnlyList<PhysicalVolume> Pvs
+    {
+        get
+        {
+            lock (_pvs)
+                return [.. _pvs];
+        }
+    }
 
     /// <summary>Listed PVs that could not be opened, one message each.</summary>
-    public IReadOnlyList<string> Problems { get; }
+    public IReadOnlyList<string> Problems
+    {
+        get
+        {
+            lock (_pvs)
+                return [.. _problems];
+        }
+    }
 
-    /// <summary>Names of the VGs found on the node's PVs.</summary>
-    public IEnumerable<string> VgNames => _pvs.Where(p => p.Vg is not null).Select(p => p.Vg!.Name).Distinct().Order(StringComparer.Ordinal);
+    /// <summary>Names of the VGs found on the pool's PVs.</summary>
+    public IEnumerable<string> VgNames => Pvs.Where(p => p.Vg is not null).Select(p => p.Vg!.Name).Distinct().Order(StringComparer.Ordinal);
 
     /// <summary>TERN_HOME, or ~/.tern.</summary>
     public static string DefaultHome() =>
@@ -47,155 +63,143 @@ public sealed class StoragePool : IDisposable
         Environment.GetEnvironmentVariable("TERN_HOST") is { Length: > 0 } host ? host : Environment.MachineName;
 
     /// <summary>Opens the pool of the node whose state is in <paramref name="home"/>.</summary>
-    public static async Task<StoragePool> OpenAsync(string home, CancellationToken ct = default)
+    public static async Task<StoragePool> OpenAsync(string home, CancellationToken ct = default) =>
+        await OpenAsync(await FilePvProvider.OpenAsync(home, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+
+    /// <summary>Opens a pool over the PVs of <paramref name="provider"/>, which the pool owns from then on.</summary>
+    public static async Task<StoragePool> OpenAsync(IPvProvider provider, CancellationToken ct = default)
     {
-        Directory.CreateDirectory(home);
-        var lockFile = await LockAsync(Path.Combine(home, "lock"), ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(provider);
         try
         {
-            var paths = ReadList(home);
-            var pvs = new List<PhysicalVolume>();
-            var problems = new List<string>();
-            foreach (string path in paths)
-            {
-                try
-                {
-                    pvs.Add(await PhysicalVolume.OpenAsync(FilePhysicalVolumeIo.Open(path), ct).ConfigureAwait(false));
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException)
-                {
-                    problems.Add($"{path}: {e.Message}");
-                }
-            }
-            return new StoragePool(home, lockFile, paths, pvs, problems);
+            return new StoragePool(provider, await provider.OpenAllAsync(ct).ConfigureAwait(false));
         }
         catch
         {
-            await lockFile.DisposeAsync().ConfigureAwait(false);
+            provider.Dispose();
             throw;
         }
     }
 
-    private static async Task<FileStream> LockAsync(string path, CancellationToken ct)
+    /// <summary>
+    /// Adds a PV that became reachable after the pool opened (a node that joined or came back):
+    /// listed from now on, and attached to its VG if that is open. Returns false when the pool has
+    /// it already, working, and <paramref name="replace"/> is not set (a reopened instance).
+    /// </summary>
+    public bool AddPv(PhysicalVolume pv, bool replace = false)
     {
-        for (int attempt = 0; ; attempt++)
+        ArgumentNullException.ThrowIfNull(pv);
+        lock (_pvs)
         {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (attempt < 300)
-            {
-                await Task.Delay(100, ct).ConfigureAwait(false);
-            }
-            catch (IOException e)
-            {
-                throw new StorageException($"another tern command holds {path}", e);
-            }
+            var present = _pvs.FirstOrDefault(p => p.Id == pv.Id);
+            if (present is not null && !present.Failed && !replace)
+                return false;
+            if (present is not null)
+                _pvs.Remove(present);
+            _pvs.Add(pv);
         }
+        if (pv.Vg is { } md && OpenVgs.FirstOrDefault(v => v.Metadata.Id == md.Id) is { } vg)
+            vg.AttachPv(pv);
+        return true;
     }
 
     /// <summary>Finds an opened PV by path.</summary>
-    public PhysicalVolume FindPv(string path)
-    {
-        string full = Path.GetFullPath(path);
-        var pv = _pvs.FirstOrDefault(p => p.Name == full);
-        if (pv is not null)
-            return pv;
-        if (_paths.Contains(full))
-            throw new StorageException($"physical volume {full} cannot be opened: {Problems.FirstOrDefault(p => p.StartsWith(full, StringComparison.Ordinal))}");
-        if (!File.Exists(full))
-            throw new StorageException($"{full} does not exist");
-        // Opening it throws NotAPhysicalVolumeException for a file that is not a PV, which says it best.
-        using (var io = FilePhysicalVolumeIo.Open(full))
-            PhysicalVolume.OpenAsync(io).GetAwaiter().GetResult().Dispose();
-        throw new StorageException($"{full} is a physical volume but not one of this node's (not in {Path.Combine(Home, ListFile)})");
-    }
+    public PhysicalVolume FindPv(string path) => _provider.Find(path, Pvs, Problems);
 
-    /// <summary>Labels <paramref name="path"/> as a PV (creating the file when missing) and adds it to the node's list.</summary>
+    /// <summary>Labels <paramref name="path"/> as a PV of <paramref name="host"/> (creating the file when missing) and lists it.</summary>
     public async Task<PhysicalVolume> CreatePvAsync(string path, long size, string host, CancellationToken ct = default)
     {
-        string full = Path.GetFullPath(path);
-        if (_paths.Contains(full))
-            throw new StorageException($"{full} is already a physical volume of this node");
-        bool existed = File.Exists(full);
-        if (!existed && size <= 0)
-            throw new StorageException($"{full} does not exist; give --size to create it");
-        if (!existed && Path.GetDirectoryName(full) is { } dir && !Directory.Exists(dir))
-            throw new StorageException($"directory {dir} does not exist");
-        IPhysicalVolumeIo? io = null;
-        try
+        var pv = await _provider.CreateAsync(path, size, host, ct).ConfigureAwait(false);
+        lock (_pvs)
         {
-            io = FilePhysicalVolumeIo.OpenOrCreate(full, size);
-            if (existed)
+            // A cluster provider may have found the new PV on its node meanwhile: keep one instance.
+            if (_pvs.FirstOrDefault(p => p.Id == pv.Id && !p.Failed) is { } found)
             {
-                try
-                {
-                    var old = await PhysicalVolume.OpenAsync(io, ct).ConfigureAwait(false);
-                    if (old.Vg is { } vg)
-                        throw new StorageException($"{full} is a physical volume of volume group {vg.Name}; refusing to overwrite it");
-                }
-                catch (NotAPhysicalVolumeException)
-                {
-                    // Not a PV yet: it gets labelled.
-                }
+                pv.Dispose();
+                return found;
             }
-            var pv = await PhysicalVolume.CreateAsync(io, host, ct).ConfigureAwait(false);
             _pvs.Add(pv);
-            _paths.Add(full);
-            WriteList();
-            return pv;
         }
-        catch
-        {
-            io?.Dispose();
-            if (!existed)
-                File.Delete(full);
-            throw;
-        }
+        return pv;
     }
 
-    /// <summary>Wipes the label of an orphan PV and drops it from the node's list.</summary>
+    /// <summary>Wipes the label of an orphan PV and drops it from the list.</summary>
     public async Task RemovePvAsync(string path, CancellationToken ct = default)
     {
         var pv = FindPv(path);
         if (pv.Vg is { } vg)
             throw new StorageException($"{pv.Name} is still in volume group {vg.Name}; use vg reduce first");
-        await pv.Io.WriteAsync(0, new byte[PhysicalVolume.BlockSize], ct).ConfigureAwait(false);
-        await pv.Io.FlushAsync(ct).ConfigureAwait(false);
-        _pvs.Remove(pv);
-        _paths.Remove(pv.Name);
-        pv.Dispose();
-        WriteList();
+        await _provider.RemoveAsync(pv, ct).ConfigureAwait(false);
+        lock (_pvs)
+            _pvs.Remove(pv);
     }
 
     /// <summary>Opens (and repairs, if needed) the VG named <paramref name="name"/>.</summary>
     public async Task<VolumeGroup> OpenVgAsync(string name, CancellationToken ct = default)
     {
-        if (_vgs.TryGetValue(name, out var open))
-            return open;
-        if (!_pvs.Any(p => p.Vg?.Name == name))
-            throw new StorageException($"volume group {name} not found");
-        var vg = await VolumeGroup.OpenAsync(name, _pvs, ct).ConfigureAwait(false);
-        _vgs[name] = vg;
-        return vg;
+        // One instance per VG, also when a verb and a cluster request open it at the same time.
+        await _vgLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // A VG removed meanwhile (its PVs orphaned) is not returned.
+            if (_vgs.TryGetValue(name, out var open) && Pvs.Any(p => p.Vg?.Id == open.Metadata.Id))
+                return open;
+            var pvs = Pvs;
+            if (!pvs.Any(p => p.Vg?.Name == name))
+                throw new StorageException($"volume group {name} not found");
+            var vg = await VolumeGroup.OpenAsync(name, pvs, ct).ConfigureAwait(false);
+            _vgs[name] = vg;
+            return vg;
+        }
+        finally
+        {
+            _vgLock.Release();
+        }
+    }
+
+    /// <summary>The VGs opened so far.</summary>
+    public IReadOnlyList<VolumeGroup> OpenVgs
+    {
+        get
+        {
+            _vgLock.Wait();
+            try
+            {
+                return [.. _vgs.Values];
+            }
+            finally
+            {
+                _vgLock.Release();
+            }
+        }
     }
 
     /// <summary>Creates a VG over the PVs at <paramref name="paths"/>.</summary>
     public async Task<VolumeGroup> CreateVgAsync(string name, IReadOnlyList<string> paths, long extentSize, CancellationToken ct = default)
     {
         VolumeGroup.ValidateName(name, "volume group");
-        if (VgNames.Contains(name))
-            throw new StorageException($"volume group {name} already exists");
-        var pvs = paths.Select(FindPv).ToList();
-        var vg = await VolumeGroup.CreateAsync(name, pvs, extentSize, ct).ConfigureAwait(false);
-        _vgs[name] = vg;
-        return vg;
+        await _vgLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (VgNames.Contains(name))
+                throw new StorageException($"volume group {name} already exists");
+            var pvs = paths.Select(FindPv).ToList();
+            var vg = await VolumeGroup.CreateAsync(name, pvs, extentSize, ct).ConfigureAwait(false);
+            _vgs[name] = vg;
+            return vg;
+        }
+        finally
+        {
+            _vgLock.Release();
+        }
     }
+
+    /// <summary>The PV paths listed in <paramref name="home"/>/pvs.json (empty when there is none).</summary>
+    public static IReadOnlyList<string> ReadListOf(string home) => ReadList(home);
 
     internal static List<string> ReadList(string home)
     {
-        string file = Path.Combine(home, ListFile);
+        string file = Path.Combine(home, FilePvProvider.ListFile);
         if (!File.Exists(file))
             return [];
         try
@@ -208,11 +212,11 @@ public sealed class StoragePool : IDisposable
         }
     }
 
-    private void WriteList()
+    internal static void WriteList(string home, IEnumerable<string> paths)
     {
-        string file = Path.Combine(Home, ListFile);
+        string file = Path.Combine(home, FilePvProvider.ListFile);
         string tmp = file + ".tmp";
-        File.WriteAllBytes(tmp, JsonSerializer.SerializeToUtf8Bytes(new PvList { Pvs = [.. _paths] }, PoolJsonContext.Default.PvList));
+        File.WriteAllBytes(tmp, JsonSerializer.SerializeToUtf8Bytes(new PvList { Pvs = [.. paths] }, PoolJsonContext.Default.PvList));
         File.Move(tmp, file, overwrite: true);
     }
 
@@ -221,9 +225,10 @@ public sealed class StoragePool : IDisposable
     {
         foreach (var vg in _vgs.Values)
             vg.Dispose();
-        foreach (var pv in _pvs)
+        foreach (var pv in Pvs)
             pv.Dispose();
-        _lock.Dispose();
+        _provider.Dispose();
+        _vgLock.Dispose();
     }
 }
 

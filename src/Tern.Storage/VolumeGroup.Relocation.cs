@@ -105,8 +105,19 @@ public sealed partial class VolumeGroup
     /// synchronised leg, and legs with write-intent regions get just those regions copied, region
     /// by region, not wholesale. Legs whose PV is still missing are left for later.
     /// </summary>
-    public async Task<LvEntry> ResyncAsync(string name, IProgress<CopyProgress>? progress = null, CancellationToken ct = default)
+    public Task<LvEntry> ResyncAsync(string name, IProgress<CopyProgress>? progress = null, CancellationToken ct = default) =>
+        ResyncAsync(name, 0, progress, ct);
+
+    /// <summary>
+    /// Resyncs as <see cref="ResyncAsync(string, IProgress{CopyProgress}?, CancellationToken)"/>, copying at most
+    /// <paramref name="maxBytesPerSecond"/> (0: unthrottled) and waiting between runs, outside the
+    /// LV's request lock, so that guest I/O on the LV keeps flowing.
+    /// </summary>
+    public async Task<LvEntry> ResyncAsync(string name, long maxBytesPerSecond, IProgress<CopyProgress>? progress = null, CancellationToken ct = default)
     {
+        if (maxBytesPerSecond < 0)
+            throw new StorageException($"a resync rate of {maxBytesPerSecond} bytes/s is not a rate; give a positive rate, or 0 for unthrottled");
+        var throttle = maxBytesPerSecond > 0 ? new ByteRateLimiter(maxBytesPerSecond) : null;
         var lv = FindLv(Metadata, name);
         long es = Metadata.ExtentSize;
         const long r = VgMetadata.RegionSize;
@@ -131,8 +142,10 @@ public sealed partial class VolumeGroup
             var source = seg.Areas.FirstOrDefault(a => a != leg && !a.Stale && Usable(a) && (region < 0 || !(a.DirtyRegions?.Contains(region) ?? false)))
                 ?? throw new StorageException($"{Name}/{name}: no up-to-date copy of logical extents {seg.StartExtent}.. is present to resync from");
             await CopyRangeAsync(lv.Id, _pvs[source.Pv], (source.StartExtent * es) + offset, _pvs[leg.Pv], (leg.StartExtent * es) + offset, length,
-                p => progress?.Report(new CopyProgress(done + p, total)), ct).ConfigureAwait(false);
+                p => progress?.Report(new CopyProgress(done + p, total)), ct, throttle).ConfigureAwait(false);
             done += length;
+            if (!Usable(leg))
+                continue; // it failed during the copy: what it missed stays recorded
             if (region < 0)
                 inherited[(leg.Pv, leg.StartExtent)] = source.DirtyRegions; // the copy is as current as its source
             else
@@ -280,7 +293,8 @@ public sealed partial class VolumeGroup
         return CopyRangeAsync(lvId, src, from.StartExtent * es, dst, to.StartExtent * es, extentsPerArea * es, progress, ct);
     }
 
-    private async Task CopyRangeAsync(Guid lvId, PhysicalVolume src, long srcOffset, PhysicalVolume dst, long dstOffset, long length, Action<long> progress, CancellationToken ct)
+    private async Task CopyRangeAsync(Guid lvId, PhysicalVolume src, long srcOffset, PhysicalVolume dst, long dstOffset, long length, Action<long> progress, CancellationToken ct,
+        ByteRateLimiter? throttle = null)
     {
         const int run = 1 << 20;
         var buffer = new byte[run];
@@ -290,6 +304,8 @@ public sealed partial class VolumeGroup
             using (await QuiesceAsync(lvId, ct).ConfigureAwait(false))
                 await PhysicalVolume.CopyRawAsync(src, srcOffset + off, dst, dstOffset + off, n, buffer, ct).ConfigureAwait(false);
             progress(off + n);
+            if (throttle is not null)
+                await throttle.WaitAsync(n, ct).ConfigureAwait(false);
         }
         await dst.FlushAsync(ct).ConfigureAwait(false);
     }

@@ -23,6 +23,7 @@ public sealed partial class VolumeGroup : IDisposable
         _metadata = metadata;
         _pvs = pvs;
         Repairs = repairs;
+        StorageTelemetry.Opened(this);
     }
 
     /// <summary>The current (committed) metadata.</summary>
@@ -175,6 +176,8 @@ public sealed partial class VolumeGroup : IDisposable
         await _commitLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            if (_committer is { } committer)
+                return await ProposeAsync(committer, change, ct).ConfigureAwait(false);
             var current = Metadata;
             var next = change(current) with { Seqno = current.Seqno + 1 };
             await WriteAllAsync(next, ct).ConfigureAwait(false);
@@ -214,7 +217,7 @@ public sealed partial class VolumeGroup : IDisposable
     }
 
     // Records write intent: the given mirror legs of one segment missed writes to a region.
-    internal Task MarkDirtyAsync(Guid lvId, long segStart, int[] areas, long region, CancellationToken ct) =>
+    private Task CommitDirtyAsync(Guid lvId, long segStart, int[] areas, long region, CancellationToken ct) =>
         CommitAsync(md =>
         {
             var lv = md.Lvs.First(l => l.Id == lvId);
@@ -256,6 +259,7 @@ public sealed partial class VolumeGroup : IDisposable
     /// <summary>Removes unused PVs from the VG; they become orphans.</summary>
     public async Task ReduceAsync(IReadOnlyList<PhysicalVolume> pvs, CancellationToken ct = default)
     {
+        ThrowIfView("vg reduce");
         var ids = pvs.Select(p => p.Id).ToHashSet();
         var md = await CommitAsync(md =>
         {
@@ -281,6 +285,7 @@ public sealed partial class VolumeGroup : IDisposable
     /// <summary>Dissolves an empty VG: every member PV becomes an orphan.</summary>
     public async Task RemoveAsync(CancellationToken ct = default)
     {
+        ThrowIfView("vg remove");
         var md = Metadata;
         if (md.Lvs.Count > 0)
             throw new StorageException($"volume group {md.Name} still has {md.Lvs.Count} logical volume(s)");
@@ -543,6 +548,7 @@ public sealed partial class VolumeGroup : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        StorageTelemetry.Closed(this);
         DisposeThinPools();
         _commitLock.Dispose();
     }

@@ -27,7 +27,7 @@ REPRO="-ffile-prefix-map=$here=."
 
 # Only outputs this script owns are removed, so a stale ELF of a deleted
 # source cannot linger in bin/.
-for d in isa isa-fail hello exitcode heartbeat bench sbi migbench migrate; do
+for d in isa isa-fail hello exitcode heartbeat bench sbi migbench migrate diskverify; do
     rm -f "$out/$d"/*.elf
     mkdir -p "$out/$d"
 done
@@ -84,3 +84,6 @@ build migbench/dirty1k.elf bench/link.ld "$MIGBENCH -DWORKING_SET=1 -DDIRTY_RATE
 build migbench/dirty10k.elf bench/link.ld "$MIGBENCH -DWORKING_SET=1 -DDIRTY_RATE=10000" bench/start.S migbench/migbench.c
 build migbench/dirty50k.elf bench/link.ld "$MIGBENCH -DWORKING_SET=1 -DDIRTY_RATE=50000" bench/start.S migbench/migbench.c
 build migbench/wfi.elf bench/link.ld "$MIGBENCH -DUSE_WFI=1" bench/start.S migbench/migbench.c
+
+# The disk verifier (issue 6): checksummed records on its virtio-blk disk, ACKed after each flush.
+build diskverify/diskverify.elf bench/link.ld "$MIGBENCH" bench/start.S diskverify/diskverify.c

@@ -20,6 +20,8 @@ internal static class WireSamples
             return true;
         if (type == typeof(double))
             return 0.5;
+        if (type == typeof(Guid))
+            return new Guid(0x1234_5678 + depth, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
         if (type == typeof(byte[]))
             return new byte[] { 1, 2, 3, (byte)depth };
         if (type.IsEnum)

@@ -40,7 +40,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
             if (_scanning || _storageHome is null)
                 return;
             _scanning = true;
-            Storage.PvInventory.ScanAsync(_storageHome).PipeTo(Self,
+            Tern.Storage.PvInventory.ScanAsync(_storageHome).PipeTo(Self,
                 success: r => new PvsScanned([.. r.Pvs.Select(p => new PvCapacity(p.Path, p.Vg, p.SizeBytes, p.FreeBytes))]),
                 failure: _ => new PvsScanned(null));
         });

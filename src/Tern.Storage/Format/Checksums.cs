@@ -15,7 +15,7 @@ public static class Checksums
     /// </summary>
     public static uint BlockTag(ReadOnlySpan<byte> block)
     {
-        uint crc = Crc32C(block);
+        uint crc = BlockCrc.Compute(block);
         return crc == 0 ? 0xFFFF_FFFFu : crc;
     }
 }
