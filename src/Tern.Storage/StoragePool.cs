@@ -110,10 +110,14 @@ public sealed class StoragePool : IDisposable
     public async Task<PhysicalVolume> CreatePvAsync(string path, long size, string host, CancellationToken ct = default)
     {
         var pv = await _provider.CreateAsync(path, size, host, ct).ConfigureAwait(false);
-        // On a cluster the new PV's node may announce it (AddPv) before this call returns: list it once.
         lock (_pvs)
         {
-            _pvs.RemoveAll(p => p.Id == pv.Id);
+            // A cluster provider may have found the new PV on its node meanwhile: keep one instance.
+            if (_pvs.FirstOrDefault(p => p.Id == pv.Id && !p.Failed) is { } found)
+            {
+                pv.Dispose();
+                return found;
+            }
             _pvs.Add(pv);
         }
         return pv;
