@@ -46,6 +46,14 @@ public sealed record MigrationOptions
     /// </summary>
     public bool PostCopy { get; init; }
 
+    /// <summary>
+    /// Post-copy without round 0: the guest moves at once (downtime is the machine state and a
+    /// bitmap) and every page with data follows by demand or background push, so each crosses
+    /// exactly once; zero pages never travel. Implies <see cref="PostCopy"/>, with its risk for
+    /// longer: until the last page has arrived the guest needs both hosts and the link.
+    /// </summary>
+    public bool PostCopyAtOnce { get; init; }
+
     /// <summary>Told after round 0, after each pre-copy round and at switchover (for progress bars and the API).</summary>
     public IProgress<MigrationProgress>? Progress { get; init; }
 }
@@ -63,6 +71,9 @@ public sealed record MigrationProgress(string Phase, int Round, long RemainingBy
 {
     /// <summary>Percent of the time auto-converge keeps the guest's vCPUs stopped now (0: not throttled).</summary>
     public int ThrottlePercent { get; init; }
+
+    /// <summary>The migration's figures, with where its downtime went, in the "completed" report (null before).</summary>
+    public MigrationStats? Stats { get; init; }
 }
 
 /// <summary>The figures of one migration, named after QEMU's query-migrate where one exists.</summary>
@@ -106,4 +117,18 @@ public sealed record MigrationStats
     public long PostCopyPages { get; init; }
     /// <summary>Downtime spent waiting for the target to load the state, start the guest and answer.</summary>
     public double AckWaitMs { get; init; }
+    /// <summary>Pages in the stop-and-copy set (dirtied since the last pre-copy round); in post-copy, the pages left to fetch.</summary>
+    public int FinalPages { get; init; }
+    /// <summary>Part of <see cref="FinalCopyMs"/> spent on the guest's thread after it stopped: harvesting the dirty log and capturing the machine state.</summary>
+    public double StateCaptureMs { get; init; }
+    /// <summary>Part of <see cref="ReadyWaitMs"/>, measured by the target: applying the last pages (partly while the source still encoded them).</summary>
+    public double TargetApplyMs { get; init; }
+    /// <summary>Part of <see cref="ReadyWaitMs"/>, measured by the target: decoding and loading the machine state.</summary>
+    public double TargetLoadMs { get; init; }
+    /// <summary>Pre-copy: time spent encoding pages (zero check, delta, LZ4) on the source.</summary>
+    public double EncodeMs { get; init; }
+    /// <summary>Pre-copy: time spent writing page records to the channel (blocked on a full socket buffer included).</summary>
+    public double WriteMs { get; init; }
+    /// <summary>Pre-copy: time spent waiting at the end of each round for the target to have applied it.</summary>
+    public double RoundWaitMs { get; init; }
 }

@@ -73,12 +73,15 @@ public sealed partial class MigrationSource
             }
             if (batch.Count == 0)
                 break;
-            EncodeRecord(memory, batch, 0, batch.Count);
-            await MigrationWire.WriteAsync(channel, MigrationWire.Pages, _record.WrittenMemory, ct).ConfigureAwait(false);
-            await channel.FlushAsync(ct).ConfigureAwait(false);
-            _bytes += _record.WrittenCount + 9;
-            if (pushed)
-                await Pace(_record.WrittenCount + 9, ct).ConfigureAwait(false); // requested pages go at once
+            for (int done = 0; done < batch.Count;)
+            {
+                done = EncodeRecord(memory, batch, done, batch.Count);
+                await MigrationWire.WriteAsync(channel, MigrationWire.Pages, _record.WrittenMemory, ct).ConfigureAwait(false);
+                await channel.FlushAsync(ct).ConfigureAwait(false);
+                _bytes += _record.WrittenCount + 9;
+                if (pushed)
+                    await Pace(_record.WrittenCount + 9, ct).ConfigureAwait(false); // requested pages go at once
+            }
             batch.Clear();
         }
         await MigrationWire.WriteAsync(channel, MigrationWire.Finished, Array.Empty<byte>(), ct).ConfigureAwait(false);

@@ -20,18 +20,29 @@ namespace Tern.Migration;
 public sealed partial class MigrationSource
 {
     private const int PagesPerRecord = 256;
+    // At switchover the last pages go in small records, so that the target applies one while
+    // the next is encoded (the paused guest leaves both sides a core).
+    private const int FinalPagesPerRecord = 16;
+    private const int RecordBytes = 1 << 20;
     // Rounds with fewer pages are dominated by fixed costs (reaching a quantum boundary to harvest):
     // they tell nothing of the link's speed, nor whether the guest outruns it.
     private const int MeasurablePages = 64;
+    // Rounds a migration may add, once its dirty set fits the downtime limit, to shrink it further.
+    private const int ExtraRounds = 3;
     private readonly MachineThread _guest;
     private readonly MigrationOptions _options;
-    private readonly Dictionary<int, byte[]> _sent = [];
     private readonly byte[] _page = new byte[GuestMemory.PageSize];
     private readonly byte[] _work = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
     private readonly byte[] _xor = new byte[GuestMemory.PageSize];
     private readonly byte[] _delta = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
     private readonly System.Buffers.ArrayBufferWriter<byte> _record = new(1 << 20);
-    private long _cachedBytes;
+    private byte[]? _cache;
+    private int[]? _slot; // per page: its slot in _cache + 1, 0 for none
+    private int _cacheUsed;
+    private long _encodeTicks, _writeTicks, _waitTicks;
+    private const int IncompressibleStreak = 32;
+    private int _incompressible, _skipped;
+    private bool _bulkDone; // round 0 has been sent
     private long _bytes, _zero, _delta_, _compressed, _raw;
     private long _pacedBytes;
     private Stopwatch? _pace;
@@ -59,6 +70,7 @@ public sealed partial class MigrationSource
         var dirty = new ulong[memory.DirtyWords];
         bool paused = false, goSent = false;
         bool wasPaused = _guest.State == MachineRunState.Paused;
+        bool postCopy = _options.PostCopy || _options.PostCopyAtOnce;
         Task<(byte Type, byte[] Payload)>? answer = null;
         try
         {
@@ -82,21 +94,32 @@ public sealed partial class MigrationSource
             answer = MigrationWire.ReadAsync(channel, ct);
 
             // Round 0: everything, after clearing the log so that later rounds see only new writes.
+            // Post-copy at once sends no page before the switchover: it only notes which pages
+            // hold data (the target starts zero-filled, so the others need never travel).
             _pace = Stopwatch.StartNew();
             var round0 = Stopwatch.StartNew();
             await Harvest(dirty).ConfigureAwait(false);
             long zeroBefore = _zero;
-            await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
-            answer = await EndRound(channel, 0, answer, ct).ConfigureAwait(false);
+            ulong[]? withData = null;
+            if (_options.PostCopyAtOnce)
+                withData = PagesWithData(memory);
+            else
+            {
+                await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
+                answer = await EndRound(channel, 0, answer, ct).ConfigureAwait(false);
+            }
+            _bulkDone = true;
             // How fast the channel drains pages with data: round 0's non-zero pages over its whole
             // time (a lower bound), then the best round big enough to measure.
-            double pageRate = Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
-            double bandwidth = _bytes / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            double pageRate = withData is not null ? 0 : Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            double bandwidth = withData is not null ? 0 : _bytes / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
             double dirtyRate = 0;
-            int round = 1;
+            int round = withData is not null ? 0 : 1;
             bool converged = false;
+            int fitting = 0; // rounds that ended within the limit but were kept on to shrink the last set
+            double limit = _options.DowntimeLimit.TotalSeconds;
             Report("precopy", round, memory.CountDirty(), 0, bandwidth, total);
-            while (!_options.PostCopy)
+            while (!postCopy)
             {
                 var roundWatch = Stopwatch.StartNew();
                 long before = _bytes;
@@ -115,54 +138,84 @@ public sealed partial class MigrationSource
                 // Will what the guest dirtied during this round fit the downtime limit?
                 int pending = memory.CountDirty(); // dirtied during this round, not yet harvested
                 double expected = pageRate > 0 ? pending / pageRate : double.MaxValue;
-                converged = pages.Count == 0 || expected <= _options.DowntimeLimit.TotalSeconds;
+                bool fits = pages.Count == 0 || expected <= limit;
+                // The limit is a bound, not an aim: while a round still halves the dirty set, one
+                // more (a few milliseconds once the set fits) makes the pause shorter, so the set is
+                // brought down to a quarter of the limit when that takes at most three more rounds.
+                bool shrinking = pending * 2 <= pages.Count;
+                converged = fits && (expected <= limit / 4 || pending < MeasurablePages || fitting >= ExtraRounds || (!shrinking && !_options.AutoConverge));
+                if (fits && !converged)
+                    fitting++;
                 // Auto-converge: the guest dirtied more than half of what a round big enough to
                 // measure could send, so the dirty set is not shrinking fast enough.
-                if (!converged && _options.AutoConverge && pages.Count >= MeasurablePages && pending * 2 > pages.Count)
+                if (!converged && _options.AutoConverge && pages.Count >= MeasurablePages && !shrinking)
                     StepThrottle();
                 Report("precopy", round, pending, dirtyRate, bandwidth, total);
                 if (converged || round > _options.MaxRounds)
+                {
+                    converged |= fits;
                     break;
+                }
             }
 
             // Switchover: on the guest's thread, in the one stop that pauses it, harvest the last
-            // dirty pages and encode them and the state (virtio requests complete inside the
-            // notify that starts them, so none is in flight); then one write.
+            // dirty pages and capture the state (virtio requests complete inside the notify that
+            // starts them, so none is in flight). Then, the guest being paused, the last pages
+            // stream out in small records that the target applies while the next is encoded,
+            // and the state and the end follow in one write.
             Report("switchover", round, memory.CountDirty(), dirtyRate, bandwidth, total);
             var down = Stopwatch.StartNew();
             double pauseMs = 0;
-            var final = new MemoryStream();
-            List<int>? missing = null;
+            byte[] stat = [];
             await _guest.PauseAsync(m =>
             {
                 pauseMs = down.Elapsed.TotalMilliseconds;
                 m.Memory.HarvestDirty(dirty);
-                var last = DirtyPages(dirty);
-                if (_options.PostCopy)
-                {
-                    missing = last; // the target fetches these on demand, the background pass pushes them
-                    MigrationWire.Append(final, MigrationWire.Missing, EncodeBitmap(dirty));
-                }
-                else
-                {
-                    EncodeRecords(final, m.Memory, last);
-                }
-                var stat = new StateWriter();
-                StateCodec.Write(stat, m.CaptureState());
-                MigrationWire.Append(final, MigrationWire.State, stat.ToArray());
-                MigrationWire.Append(final, MigrationWire.End, []);
+                var w = new StateWriter();
+                StateCodec.Write(w, m.CaptureState());
+                stat = w.ToArray();
                 return 0;
             }).ConfigureAwait(false);
             paused = true;
+            double pausedMs = down.Elapsed.TotalMilliseconds;
+            var last = DirtyPages(dirty);
+            var final = new MemoryStream();
+            List<int>? missing = null;
+            if (postCopy)
+            {
+                if (withData is not null)
+                {
+                    // At once: every page that held data before the pause or was written since.
+                    for (int i = 0; i < dirty.Length; i++)
+                        dirty[i] |= withData[i];
+                    last = DirtyPages(dirty);
+                }
+                missing = last; // the target fetches these on demand, the background pass pushes them
+                MigrationWire.Append(final, MigrationWire.Missing, EncodeBitmap(dirty));
+            }
+            else
+            {
+                for (int next = 0; next < last.Count;)
+                {
+                    next = EncodeRecord(memory, last, next, FinalPagesPerRecord);
+                    await MigrationWire.WriteAsync(channel, MigrationWire.Pages, _record.WrittenMemory, ct).ConfigureAwait(false);
+                    _bytes += _record.WrittenCount + 9;
+                }
+            }
+            MigrationWire.Append(final, MigrationWire.State, stat);
+            MigrationWire.Append(final, MigrationWire.End, []);
             await channel.WriteAsync(final.GetBuffer().AsMemory(0, (int)final.Length), ct).ConfigureAwait(false);
             await channel.FlushAsync(ct).ConfigureAwait(false);
             _bytes += final.Length;
             double copiedMs = down.Elapsed.TotalMilliseconds;
 
             var (ready, why) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
-            if (ready != MigrationWire.Ready)
+            if (ready != MigrationWire.Ready || why.Length != 8)
                 throw Unexpected(ready, why, "at switchover");
             double readyMs = down.Elapsed.TotalMilliseconds;
+            // The target's own account of the ready wait: applying the last pages, loading the state.
+            double targetApplyMs = BinaryPrimitives.ReadUInt32LittleEndian(why) / 1000.0;
+            double targetLoadMs = BinaryPrimitives.ReadUInt32LittleEndian(why.AsSpan(4)) / 1000.0;
 
             // The commit point: from 'go' on, the target owns the guest.
             ct.ThrowIfCancellationRequested();
@@ -181,8 +234,7 @@ public sealed partial class MigrationSource
             // Committed: the target runs the guest; free it here.
             _guest.ThrottlePercent = 0;
             await _guest.StopAsync().ConfigureAwait(false);
-            Report("completed", round, 0, dirtyRate, bandwidth, total);
-            return new MigrationStats
+            var stats = new MigrationStats
             {
                 Status = "completed",
                 TotalTimeMs = total.Elapsed.TotalMilliseconds,
@@ -197,13 +249,22 @@ public sealed partial class MigrationSource
                 DirtyPagesRate = dirtyRate,
                 BandwidthMiBps = bandwidth / (1 << 20),
                 ThrottlePercent = _maxThrottle,
-                Converged = converged || _options.PostCopy,
+                Converged = converged || postCopy,
                 PauseMs = pauseMs,
                 FinalCopyMs = copiedMs - pauseMs,
                 ReadyWaitMs = readyMs - copiedMs,
                 AckWaitMs = downtimeMs - copiedMs,
                 PostCopyPages = _postCopyRequested,
+                FinalPages = last.Count,
+                StateCaptureMs = pausedMs - pauseMs,
+                TargetApplyMs = targetApplyMs,
+                TargetLoadMs = targetLoadMs,
+                EncodeMs = _encodeTicks * 1000.0 / Stopwatch.Frequency,
+                WriteMs = _writeTicks * 1000.0 / Stopwatch.Frequency,
+                RoundWaitMs = _waitTicks * 1000.0 / Stopwatch.Frequency,
             };
+            Report("completed", round, 0, dirtyRate, bandwidth, total, stats);
+            return stats;
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or TimeoutException or MigrationFailedException or ObjectDisposedException or System.Net.Sockets.SocketException or InvalidSnapshotException)
         {
@@ -251,7 +312,9 @@ public sealed partial class MigrationSource
     {
         await MigrationWire.WriteAsync(channel, MigrationWire.RoundEnd, BitConverter.GetBytes(round), ct).ConfigureAwait(false);
         await channel.FlushAsync(ct).ConfigureAwait(false);
+        long t0 = Stopwatch.GetTimestamp();
         var (type, payload) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
+        _waitTicks += Stopwatch.GetTimestamp() - t0;
         if (type != MigrationWire.RoundApplied || payload.Length != 4 || BitConverter.ToInt32(payload) != round)
             throw Unexpected(type, payload, $"at the end of round {round}");
         return MigrationWire.ReadAsync(channel, ct);
@@ -268,13 +331,13 @@ public sealed partial class MigrationSource
         _guest.ThrottlePercent = Math.Clamp(_throttle, 0, 99);
     }
 
-    private void Report(string phase, int round, int dirtyPages, double dirtyRate, double bandwidth, Stopwatch total)
+    private void Report(string phase, int round, int dirtyPages, double dirtyRate, double bandwidth, Stopwatch total, MigrationStats? stats = null)
     {
         if (_options.Progress is not { } progress)
             return;
         long remaining = (long)dirtyPages * GuestMemory.PageSize;
         double expectedMs = bandwidth > 0 ? remaining * 1000.0 / bandwidth : 0;
-        progress.Report(new MigrationProgress(phase, round, remaining, dirtyRate, bandwidth / (1 << 20), expectedMs, _bytes, total.Elapsed.TotalMilliseconds) { ThrottlePercent = _throttle });
+        progress.Report(new MigrationProgress(phase, round, remaining, dirtyRate, bandwidth / (1 << 20), expectedMs, _bytes, total.Elapsed.TotalMilliseconds) { ThrottlePercent = _throttle, Stats = stats });
     }
 
     private Task<int> Harvest(ulong[] dirty) => _guest.InvokeAsync(m =>
@@ -282,6 +345,19 @@ public sealed partial class MigrationSource
         m.Memory.HarvestDirty(dirty);
         return 0;
     });
+
+    // One bit per page that holds anything but zeros (read while the guest runs: a page it
+    // writes afterwards is in the dirty log as well).
+    private static ulong[] PagesWithData(GuestMemory memory)
+    {
+        var bits = new ulong[memory.DirtyWords];
+        for (int p = 0; p < memory.PageCount; p++)
+        {
+            if (memory.Span(memory.Base + ((ulong)p * GuestMemory.PageSize), GuestMemory.PageSize).ContainsAnyExcept((byte)0))
+                bits[p >> 6] |= 1UL << (p & 63);
+        }
+        return bits;
+    }
 
     private static List<int> AllPages(int count) => [.. Enumerable.Range(0, count)];
 
@@ -311,11 +387,14 @@ public sealed partial class MigrationSource
 
     private async Task SendPages(Stream channel, GuestMemory memory, List<int> pages, CancellationToken ct)
     {
-        for (int start = 0; start < pages.Count; start += PagesPerRecord)
+        for (int next = 0; next < pages.Count;)
         {
-            int count = Math.Min(PagesPerRecord, pages.Count - start);
-            EncodeRecord(memory, pages, start, count);
+            long t0 = Stopwatch.GetTimestamp();
+            next = EncodeRecord(memory, pages, next, PagesPerRecord);
+            long t1 = Stopwatch.GetTimestamp();
             await MigrationWire.WriteAsync(channel, MigrationWire.Pages, _record.WrittenMemory, ct).ConfigureAwait(false);
+            _encodeTicks += t1 - t0;
+            _writeTicks += Stopwatch.GetTimestamp() - t1;
             _bytes += _record.WrittenCount + 9;
             await Pace(_record.WrittenCount + 9, ct).ConfigureAwait(false);
         }
@@ -339,73 +418,152 @@ public sealed partial class MigrationSource
             await Task.Delay(TimeSpan.FromSeconds(ahead), ct).ConfigureAwait(false);
     }
 
-    private void EncodeRecords(MemoryStream into, GuestMemory memory, List<int> pages)
-    {
-        for (int start = 0; start < pages.Count; start += PagesPerRecord)
-        {
-            int count = Math.Min(PagesPerRecord, pages.Count - start);
-            EncodeRecord(memory, pages, start, count);
-            MigrationWire.Append(into, MigrationWire.Pages, _record.WrittenSpan);
-        }
-    }
-
-    private void EncodeRecord(GuestMemory memory, List<int> pages, int start, int count)
+    /// <summary>
+    /// Encodes pages[start..] into <see cref="_record"/> until it holds <paramref name="maxPages"/>
+    /// pages with data or about <see cref="RecordBytes"/> bytes; returns where it stopped. Runs of
+    /// zero pages (the untouched bulk of a guest's RAM) take one entry each, whatever their length.
+    /// </summary>
+    private int EncodeRecord(GuestMemory memory, List<int> pages, int start, int maxPages)
     {
         _record.Clear();
-        WriteU32(_record, (uint)count);
-        for (int i = start; i < start + count; i++)
+        WriteU32(_record, 0); // the entry count, set below
+        uint entries = 0;
+        int dataPages = 0;
+        int runStart = -1, runLength = 0;
+        int i = start;
+        for (; i < pages.Count && dataPages < maxPages && _record.WrittenCount < RecordBytes; i++)
         {
             int index = pages[i];
-            memory.Read(memory.Base + ((ulong)index * GuestMemory.PageSize), _page);
+            var live = memory.Span(memory.Base + ((ulong)index * GuestMemory.PageSize), GuestMemory.PageSize);
+            if (!live.ContainsAnyExcept((byte)0))
+            {
+                ForgetCached(index);
+                _zero++;
+                if (runLength > 0 && index == runStart + runLength)
+                {
+                    runLength++;
+                    continue;
+                }
+                if (runLength > 0)
+                {
+                    WriteZeroRun(runStart, runLength);
+                    entries++;
+                }
+                runStart = index;
+                runLength = 1;
+                continue;
+            }
+            if (runLength > 0)
+            {
+                WriteZeroRun(runStart, runLength);
+                entries++;
+                runLength = 0;
+            }
+            live.CopyTo(_page); // a stable copy: the guest may be writing the page meanwhile
             EncodePage(_record, index, _page);
+            entries++;
+            dataPages++;
         }
+        if (runLength > 0)
+        {
+            WriteZeroRun(runStart, runLength);
+            entries++;
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(System.Runtime.InteropServices.MemoryMarshal.AsMemory(_record.WrittenMemory).Span, entries);
+        return i;
+    }
+
+    private void WriteZeroRun(int first, int count)
+    {
+        WriteU32(_record, (uint)first);
+        _record.GetSpan(1)[0] = MigrationWire.EncZero;
+        _record.Advance(1);
+        WriteU32(_record, (uint)count);
+    }
+
+    // The delta cache: one slab of page-sized slots, a slot per page sent with data while there
+    // is room (no allocation per page); a slot holds what the target has for that page.
+    private Span<byte> Cached(int index) => _slot![index] == 0 ? [] : _cache.AsSpan((_slot[index] - 1) * GuestMemory.PageSize, GuestMemory.PageSize);
+
+    private void ForgetCached(int index)
+    {
+        if (_slot is not null && _slot[index] != 0)
+            Cached(index).Clear(); // the target now has zeros there: still a valid base for a delta
     }
 
     private void EncodePage(System.Buffers.ArrayBufferWriter<byte> record, int index, byte[] page)
     {
         WriteU32(record, (uint)index);
-        if (!page.AsSpan().ContainsAnyExcept((byte)0))
-        {
-            record.Write([MigrationWire.EncZero]);
-            _zero++;
-            _sent.Remove(index, out var stale);
-            _cachedBytes -= stale?.Length ?? 0;
-            return;
-        }
-        int lz4 = LZ4Codec.Encode(page, _work, LZ4Level.L00_FAST);
         byte encoding = MigrationWire.EncRaw;
         ReadOnlySpan<byte> body = page;
-        if (!_noDelta && _sent.TryGetValue(index, out var previous))
+        bool done = false;
+        if (!_noDelta && _options.DeltaCacheBytes >= GuestMemory.PageSize)
         {
-            for (int i = 0; i < _xor.Length; i++)
-                _xor[i] = (byte)(page[i] ^ previous[i]);
-            int d = LZ4Codec.Encode(_xor, _delta, LZ4Level.L00_FAST);
-            if (d > 0 && d < Math.Min(lz4 > 0 ? lz4 : int.MaxValue, GuestMemory.PageSize * 3 / 4))
+            if (_slot is null)
             {
-                encoding = MigrationWire.EncXorLz4;
-                body = _delta.AsSpan(0, d);
-                _delta_++;
+                int slots = (int)Math.Min(_options.DeltaCacheBytes / GuestMemory.PageSize, _guest.Machine.Memory.PageCount);
+                _slot = new int[_guest.Machine.Memory.PageCount];
+                _cache = GC.AllocateUninitializedArray<byte>(slots * GuestMemory.PageSize);
             }
-            page.CopyTo(previous, 0);
+            var previous = Cached(index);
+            if (!previous.IsEmpty)
+            {
+                // A page sent before: its XOR with the copy the target has is mostly zero when the
+                // guest changed a few words, and LZ4 shrinks that to the changed bytes.
+                Xor(page, previous, _xor);
+                int d = LZ4Codec.Encode(_xor, _delta, LZ4Level.L00_FAST);
+                if (d > 0 && d < GuestMemory.PageSize * 3 / 4)
+                {
+                    encoding = MigrationWire.EncXorLz4;
+                    body = _delta.AsSpan(0, d);
+                    _delta_++;
+                    done = true;
+                }
+                page.CopyTo(previous);
+            }
+            else if (_bulkDone && _cacheUsed < _cache!.Length / GuestMemory.PageSize)
+            {
+                // Cached from its second sending on (as QEMU's XBZRLE skips the bulk stage): most
+                // pages are sent once, and copying each of them aside would only cost time.
+                _slot[index] = ++_cacheUsed;
+                page.CopyTo(Cached(index));
+            }
         }
-        else if (_cachedBytes + GuestMemory.PageSize <= _options.DeltaCacheBytes)
+        if (!done)
         {
-            _sent[index] = (byte[])page.Clone();
-            _cachedBytes += GuestMemory.PageSize;
+            // LZ4 costs ten copies of a page and gains nothing on data that does not compress
+            // (encrypted, already compressed, random): after a run of such pages it is only tried
+            // on every sixteenth page, until one compresses again.
+            int lz4 = 0;
+            if (_incompressible < IncompressibleStreak || ++_skipped % 16 == 0)
+                lz4 = LZ4Codec.Encode(page, _work, LZ4Level.L00_FAST);
+            if (lz4 > 0 && lz4 < GuestMemory.PageSize * 3 / 4)
+            {
+                encoding = MigrationWire.EncLz4;
+                body = _work.AsSpan(0, lz4);
+                _compressed++;
+                _incompressible = 0;
+            }
+            else
+            {
+                _raw++;
+                if (lz4 != 0)
+                    _incompressible++;
+            }
         }
-        if (encoding == MigrationWire.EncRaw && lz4 > 0 && lz4 < GuestMemory.PageSize * 3 / 4)
-        {
-            encoding = MigrationWire.EncLz4;
-            body = _work.AsSpan(0, lz4);
-            _compressed++;
-        }
-        else if (encoding == MigrationWire.EncRaw)
-        {
-            _raw++;
-        }
-        record.Write([encoding]);
+        record.GetSpan(1)[0] = encoding;
+        record.Advance(1);
         WriteU32(record, (uint)body.Length);
         record.Write(body);
+    }
+
+    private static void Xor(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> into)
+    {
+        var va = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, System.Numerics.Vector<byte>>(a);
+        var vb = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, System.Numerics.Vector<byte>>(b);
+        var vo = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, System.Numerics.Vector<byte>>(into);
+        for (int i = 0; i < vo.Length; i++)
+            vo[i] = va[i] ^ vb[i];
     }
 
     private static void WriteU32(System.Buffers.ArrayBufferWriter<byte> s, uint v)

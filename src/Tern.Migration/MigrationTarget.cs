@@ -40,8 +40,10 @@ public static class MigrationTarget
         try
         {
             var (type, payload) = await MigrationWire.ReadAsync(channel, ct).ConfigureAwait(false);
-            if (type != MigrationWire.Hello || payload.Length < 8 || !payload.AsSpan(0, 8).SequenceEqual(MigrationWire.Magic))
+            if (type != MigrationWire.Hello || payload.Length < 8 || !payload.AsSpan(0, 7).SequenceEqual(MigrationWire.Magic.AsSpan(0, 7)))
                 throw new MigrationFailedException("the stream does not start with a Tern migration hello");
+            if (!payload.AsSpan(0, 8).SequenceEqual(MigrationWire.Magic))
+                throw new MigrationFailedException($"the source speaks migration protocol version {(char)payload[7]} ({System.Text.Encoding.ASCII.GetString(payload, 0, 8)}); this target speaks version {MigrationWire.Version}");
             var reader = new StateReader(payload.AsMemory(8), "hello");
             var shape = StateCodec.ReadShape(reader);
             reader.End();
@@ -61,33 +63,38 @@ public static class MigrationTarget
 
             var memory = guest.Machine.Memory;
             var page = new byte[GuestMemory.PageSize];
+            var buffer = new MigrationWire.Buffer();
             ulong[]? missing = null;
             bool loaded = false;
+            long applyTicks = 0, loadTicks = 0; // since the last round end: the switchover's share
             while (true)
             {
-                (type, payload) = await MigrationWire.ReadAsync(channel, ct).ConfigureAwait(false);
+                (type, var record) = await MigrationWire.ReadAsync(channel, buffer, ct).ConfigureAwait(false);
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
                 switch (type)
                 {
                     case MigrationWire.Pages:
-                        ApplyPages(memory, payload, page, postCopy: false);
+                        ApplyPages(memory, record.Span, page, postCopy: false);
+                        applyTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
                         break;
                     case MigrationWire.RoundEnd:
-                        if (payload.Length != 4)
+                        if (record.Length != 4)
                             throw new MigrationFailedException("round-end record of the wrong size");
-                        await MigrationWire.WriteAsync(channel, MigrationWire.RoundApplied, payload, ct).ConfigureAwait(false);
+                        applyTicks = 0;
+                        await MigrationWire.WriteAsync(channel, MigrationWire.RoundApplied, record, ct).ConfigureAwait(false);
                         await channel.FlushAsync(ct).ConfigureAwait(false);
                         break;
                     case MigrationWire.Missing:
-                        if (payload.Length != memory.DirtyWords * 8)
-                            throw new MigrationFailedException($"missing-page bitmap of {payload.Length} bytes for {memory.PageCount} pages");
+                        if (record.Length != memory.DirtyWords * 8)
+                            throw new MigrationFailedException($"missing-page bitmap of {record.Length} bytes for {memory.PageCount} pages");
                         missing = new ulong[memory.DirtyWords];
                         for (int i = 0; i < missing.Length; i++)
-                            missing[i] = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(i * 8));
+                            missing[i] = BinaryPrimitives.ReadUInt64LittleEndian(record.Span[(i * 8)..]);
                         if (missing.Length > 0 && memory.PageCount % 64 != 0 && (missing[^1] >> (memory.PageCount % 64)) != 0)
                             throw new MigrationFailedException("missing-page bitmap names pages beyond the guest's RAM");
                         break;
                     case MigrationWire.State:
-                        var r = new StateReader(payload, "state");
+                        var r = new StateReader(record.ToArray(), "state");
                         var state = StateCodec.Read(r, shape);
                         r.End();
                         try
@@ -99,11 +106,15 @@ public static class MigrationTarget
                             throw new MigrationFailedException(e.Message, e);
                         }
                         loaded = true;
+                        loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
                         break;
                     case MigrationWire.End:
                         if (!loaded)
                             throw new MigrationFailedException("the migration stream ended without the machine state");
-                        await MigrationWire.WriteAsync(channel, MigrationWire.Ready, Array.Empty<byte>(), ct).ConfigureAwait(false);
+                        var timing = new byte[8];
+                        BinaryPrimitives.WriteUInt32LittleEndian(timing, Micros(applyTicks));
+                        BinaryPrimitives.WriteUInt32LittleEndian(timing.AsSpan(4), Micros(loadTicks));
+                        await MigrationWire.WriteAsync(channel, MigrationWire.Ready, timing, ct).ConfigureAwait(false);
                         await channel.FlushAsync(ct).ConfigureAwait(false);
                         (type, _) = await MigrationWire.ReadAsync(channel, ct).WaitAsync(decisionTimeout, ct).ConfigureAwait(false);
                         if (type != MigrationWire.Go)
@@ -163,6 +174,9 @@ public static class MigrationTarget
             throw;
         }
     }
+
+    // Rounded up, so that any work at all shows.
+    private static uint Micros(long ticks) => (uint)Math.Min(uint.MaxValue, ((ticks * 1_000_000) + System.Diagnostics.Stopwatch.Frequency - 1) / System.Diagnostics.Stopwatch.Frequency);
 
     // Runs the restore path once on the empty machine (its own state, encoded and decoded), so
     // that switchover does not wait for the JIT to compile it.
@@ -232,9 +246,8 @@ public static class MigrationTarget
         }
     }
 
-    private static void ApplyPages(GuestMemory memory, byte[] payload, byte[] page, bool postCopy)
+    private static void ApplyPages(GuestMemory memory, ReadOnlySpan<byte> span, byte[] page, bool postCopy)
     {
-        var span = payload.AsSpan();
         if (span.Length < 4)
             throw new MigrationFailedException("page record truncated");
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(span);
@@ -249,47 +262,79 @@ public static class MigrationTarget
             if (index >= (uint)memory.PageCount)
                 throw new MigrationFailedException($"page {index} lies outside the guest's {memory.PageCount} pages");
             ulong address = memory.Base + ((ulong)index * GuestMemory.PageSize);
-            // In post-copy a page is decoded aside and stored only if the guest has not fetched it meanwhile.
-            var target = postCopy ? page.AsSpan() : memory.Span(address, GuestMemory.PageSize);
             if (encoding == MigrationWire.EncZero)
-            {
-                target.Clear();
-            }
-            else
             {
                 if (span.Length - pos < 4)
                     throw new MigrationFailedException("page record truncated");
-                int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(span[pos..]);
+                uint run = BinaryPrimitives.ReadUInt32LittleEndian(span[pos..]);
                 pos += 4;
-                if (length < 0 || length > span.Length - pos)
-                    throw new MigrationFailedException("page record truncated");
-                var body = span.Slice(pos, length);
-                pos += length;
-                switch (encoding)
+                if (run == 0 || run > (uint)memory.PageCount - index)
+                    throw new MigrationFailedException($"a run of {run} zero pages from page {index} does not fit the guest's {memory.PageCount} pages");
+                if (postCopy)
                 {
-                    case MigrationWire.EncRaw:
-                        if (length != GuestMemory.PageSize)
-                            throw new MigrationFailedException($"raw page {index} has {length} bytes");
-                        body.CopyTo(target);
-                        break;
-                    case MigrationWire.EncLz4:
-                        if (LZ4Codec.Decode(body, target) != GuestMemory.PageSize)
-                            throw new MigrationFailedException($"compressed page {index} does not decode to a page");
-                        break;
-                    case MigrationWire.EncXorLz4 when !postCopy:
-                        if (LZ4Codec.Decode(body, page) != GuestMemory.PageSize)
-                            throw new MigrationFailedException($"delta page {index} does not decode to a page");
-                        for (int b = 0; b < GuestMemory.PageSize; b++)
-                            target[b] ^= page[b];
-                        break;
-                    default:
-                        throw new MigrationFailedException($"page {index} has unknown encoding {encoding}");
+                    page.AsSpan().Clear();
+                    for (uint p = 0; p < run; p++)
+                        memory.FillAbsent((int)(index + p), page);
                 }
+                else
+                {
+                    ClearPages(memory, (int)index, (int)run);
+                }
+                continue;
+            }
+            // In post-copy a page is decoded aside and stored only if the guest has not fetched it meanwhile.
+            var target = postCopy ? page.AsSpan() : memory.Span(address, GuestMemory.PageSize);
+            if (span.Length - pos < 4)
+                throw new MigrationFailedException("page record truncated");
+            int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(span[pos..]);
+            pos += 4;
+            if (length < 0 || length > span.Length - pos)
+                throw new MigrationFailedException("page record truncated");
+            var body = span.Slice(pos, length);
+            pos += length;
+            switch (encoding)
+            {
+                case MigrationWire.EncRaw:
+                    if (length != GuestMemory.PageSize)
+                        throw new MigrationFailedException($"raw page {index} has {length} bytes");
+                    body.CopyTo(target);
+                    break;
+                case MigrationWire.EncLz4:
+                    if (LZ4Codec.Decode(body, target) != GuestMemory.PageSize)
+                        throw new MigrationFailedException($"compressed page {index} does not decode to a page");
+                    break;
+                case MigrationWire.EncXorLz4 when !postCopy:
+                    if (LZ4Codec.Decode(body, page) != GuestMemory.PageSize)
+                        throw new MigrationFailedException($"delta page {index} does not decode to a page");
+                    XorInto(target, page);
+                    break;
+                default:
+                    throw new MigrationFailedException($"page {index} has unknown encoding {encoding}");
             }
             if (postCopy)
                 memory.FillAbsent((int)index, page);
         }
         if (pos != span.Length)
             throw new MigrationFailedException("page record has trailing bytes");
+    }
+
+    private static void XorInto(Span<byte> target, ReadOnlySpan<byte> delta)
+    {
+        var t = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, System.Numerics.Vector<byte>>(target);
+        var d = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, System.Numerics.Vector<byte>>(delta);
+        for (int i = 0; i < t.Length; i++)
+            t[i] ^= d[i];
+    }
+
+    // Zeroes a run of pages, leaving alone those already zero (most of them, in round 0 of a
+    // fresh target: reading an untouched page is cheap, writing it would make the host back it).
+    private static void ClearPages(GuestMemory memory, int first, int count)
+    {
+        for (int p = first; p < first + count; p++)
+        {
+            var span = memory.Span(memory.Base + ((ulong)p * GuestMemory.PageSize), GuestMemory.PageSize);
+            if (span.ContainsAnyExcept((byte)0))
+                span.Clear();
+        }
     }
 }

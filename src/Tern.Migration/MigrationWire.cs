@@ -1,12 +1,14 @@
 // The live-migration stream. It carries the same machine state as a snapshot file (see
 // docs/snapshot-format.md: SHAP and STAT are encoded by the same StateCodec), but RAM goes in
-// rounds while the guest runs, each page as a zero marker, raw, LZ4-compressed, or an
-// LZ4-compressed XOR against the copy sent before. Every record carries a CRC32C, so a
+// rounds while the guest runs, each page raw, LZ4-compressed or an LZ4-compressed XOR against
+// the copy sent before, and runs of zero pages as ranges. Every record carries a CRC32C, so a
 // corrupted record is refused rather than loaded.
 //
 //   record  u8 type | u32 payload length | u32 CRC32C of the payload | payload
-//   'H' hello     "TERNMIG1" | SHAP payload
-//   'P' pages     u32 count, then per page: u32 index | u8 encoding | u32 length | bytes
+//   'H' hello     "TERNMIG2" (the protocol version) | SHAP payload
+//   'P' pages     u32 entry count, then per entry: u32 page index | u8 encoding | ...
+//                   encoding 0 (zero run): u32 n, pages index .. index+n-1 are all zero
+//                   encoding 1 raw, 2 LZ4, 3 XOR+LZ4: u32 length | bytes
 //   'R' round end u32 round number (0 after round 0); the target answers 'K'
 //   'S' state     STAT payload (harts, devices, clock)
 //   'E' end       (empty): the target loads the state and answers 'Y'
@@ -17,9 +19,12 @@
 //   target to source:
 //   'O' prepared  (empty): the target built an empty machine of that shape
 //   'K' applied   u32 round number: the target has applied that round (flow control)
-//   'Y' ready     (empty): the state is loaded, the guest can start on the target
+//   'Y' ready     u32 microseconds applying the last pages | u32 microseconds loading the state
 //   'C' started   (empty): the guest runs on the target
 //   'N' refused   UTF-8 reason, at any point before 'C'
+//
+// Version 1 ("TERNMIG1") sent a 5-byte zero marker per zero page and an empty 'Y'; a target of
+// this version refuses its hello, naming both versions.
 //
 // Two-phase switchover: the target starts the guest only on 'G', and the source sends 'G'
 // only after 'Y'. Before 'G' the source owns the guest (any failure resumes it there); from
@@ -49,7 +54,8 @@ internal static class MigrationWire
     public const byte RoundApplied = (byte)'K';
     public const byte Prepared = (byte)'O', Ready = (byte)'Y', Started = (byte)'C', Refused = (byte)'N';
     public const int MaxRecord = 64 << 20;
-    public static readonly byte[] Magic = "TERNMIG1"u8.ToArray();
+    public const int Version = 2;
+    public static readonly byte[] Magic = "TERNMIG2"u8.ToArray();
 
     public const byte EncZero = 0, EncRaw = 1, EncLz4 = 2, EncXorLz4 = 3;
 
@@ -89,6 +95,50 @@ internal static class MigrationWire
         BinaryPrimitives.WriteUInt32LittleEndian(head[5..], Crc32.HashToUInt32(payload));
         buffer.Write(head);
         buffer.Write(payload);
+    }
+
+    /// <summary>A receive buffer that grows to the largest record read and is reused (no allocation per record).</summary>
+    public sealed class Buffer
+    {
+        public byte[] Head { get; } = new byte[9];
+
+        public byte[] Bytes { get; private set; } = new byte[64 * 1024];
+
+        public byte[] Ensure(int length)
+        {
+            if (Bytes.Length < length)
+                Bytes = new byte[Math.Max(length, Bytes.Length * 2)];
+            return Bytes;
+        }
+    }
+
+    /// <summary>Reads a record into <paramref name="buffer"/>; the payload is valid until the next read into it.</summary>
+    public static async Task<(byte Type, Memory<byte> Payload)> ReadAsync(Stream s, Buffer buffer, CancellationToken ct)
+    {
+        var head = buffer.Head;
+        try
+        {
+            await s.ReadExactlyAsync(head, ct).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new MigrationFailedException("the migration stream ended before the end record");
+        }
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(1));
+        if (length > MaxRecord)
+            throw new MigrationFailedException($"a record of {length} bytes is larger than any the protocol sends");
+        var payload = buffer.Ensure((int)length).AsMemory(0, (int)length);
+        try
+        {
+            await s.ReadExactlyAsync(payload, ct).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new MigrationFailedException("the migration stream ended inside a record");
+        }
+        if (Crc32.HashToUInt32(payload.Span) != BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(5)))
+            throw new MigrationFailedException($"record '{(char)head[0]}' is corrupted (checksum mismatch)");
+        return (head[0], payload);
     }
 
     public static async Task<(byte Type, byte[] Payload)> ReadAsync(Stream s, CancellationToken ct)

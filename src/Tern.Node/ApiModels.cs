@@ -16,13 +16,17 @@ public sealed record VmCreateRequest(
     string? Host = null,
     string? Clock = null);
 
-/// <summary>A VM in API answers.</summary>
-public sealed record VmView(string Name, string State, string Desired, string? Host, long Generation, ulong MemoryBytes, int Harts, string? LastError, string Clock = "host")
+/// <summary>
+/// A VM in API answers: where it runs and as which generation, how many times the cluster
+/// restarted it after losing its host and why the last time, and its disks (paths, or lv:VG/LV).
+/// </summary>
+public sealed record VmView(string Name, string State, string Desired, string? Host, long Generation, ulong MemoryBytes, int Harts, string? LastError, string Clock = "host",
+    int Restarts = 0, string? LastRestartReason = null, IReadOnlyList<string>? Disks = null)
 {
     /// <summary>The view of a controller's status.</summary>
     public static VmView From(VmStatus s) => new(
         s.VmId, s.Phase.ToString().ToLowerInvariant(), s.Desired.ToString().ToLowerInvariant(), s.Host, s.Generation,
-        s.Spec.MemoryBytes, s.Spec.Harts, s.LastError, s.Spec.Icount ? "icount" : "host");
+        s.Spec.MemoryBytes, s.Spec.Harts, s.LastError, s.Spec.Icount ? "icount" : "host", s.Restarts, s.LastRestartReason, s.Spec.Disks);
 }
 
 /// <summary>A host in API answers.</summary>
@@ -44,6 +48,12 @@ public sealed record EventView(string Time, string Kind, string? Vm, string? Hos
         DateTimeOffset.FromUnixTimeMilliseconds(e.TimeUnixMs).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture),
         e.Kind, e.Vm, e.Host, e.Generation, e.Detail);
 }
+
+/// <summary>POST /api/storage/verbs body: a `tern pv|vg|lv|pvmove` verb's words, e.g. ["lv", "list", "--json"].</summary>
+public sealed record StorageVerbRequest(IReadOnlyList<string>? Args);
+
+/// <summary>POST /api/storage/verbs answer: the verb's exit code (0 done, 1 I/O failure, 2 refused) and what it printed.</summary>
+public sealed record StorageVerbView(int ExitCode, string Stdout, string Stderr);
 
 /// <summary>The body of every 4xx/5xx answer.</summary>
 public sealed record ErrorView(string Error, string Kind);

@@ -64,7 +64,13 @@ public sealed class FilePhysicalVolumeIo : IPhysicalVolumeIo
     /// <inheritdoc/>
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var span = buffer.Span;
+        Read(offset, buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Fills <paramref name="span"/> from <paramref name="offset"/>, on this thread; bytes past the end read as zeros.</summary>
+    internal void Read(long offset, Span<byte> span)
+    {
         while (!span.IsEmpty)
         {
             int n = RandomAccess.Read(_handle, span, offset);
@@ -76,7 +82,6 @@ public sealed class FilePhysicalVolumeIo : IPhysicalVolumeIo
             span = span[n..];
             offset += n;
         }
-        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc/>

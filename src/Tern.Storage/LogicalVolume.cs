@@ -220,12 +220,75 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     }
 
     /// <inheritdoc/>
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        using var writer = WriterScope(); // a read may repair a bad copy: that is a write
-        await _io.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // The common case costs no async machinery: a whole-block request, the LV free at once,
+        // and every run read from its first copy, complete on return and verified. Anything else
+        // (a partial block, a busy LV, a pending or failed I/O, a bad block) takes the full path,
+        // from the run where it happened on.
+        if (offset % BlockSize != 0 || buffer.Length % BlockSize != 0 || !_io.Wait(0, CancellationToken.None))
+            return ReadFullAsync(offset, buffer, locked: false, started: null, cancellationToken);
+        bool handedOver = false;
         try
         {
+            CheckBounds(offset, buffer.Length);
+            var place = _placement; // requests are serialized by _io
+            while (!buffer.IsEmpty)
+            {
+                int run = (int)Map(offset, buffer.Length, place);
+                var first = place.Readable.Count > 0 ? place.Readable[0] : default;
+                ValueTask<List<int>?>? started = null;
+                if (first.Pv is { Failed: false })
+                {
+                    try
+                    {
+                        var read = first.Pv.ReadBlocksAsync(first.Offset, buffer[..run], place.Checksums, cancellationToken);
+                        if (read.IsCompletedSuccessfully && read.Result is null)
+                        {
+                            offset += run;
+                            buffer = buffer[run..];
+                            continue;
+                        }
+                        started = read;
+                    }
+                    catch (IOException)
+                    {
+                        // The full path reads the run again and handles the failure.
+                    }
+                }
+                handedOver = true;
+                return ReadFullAsync(offset, buffer, locked: true, started is { } begun ? (begun, run) : null, cancellationToken);
+            }
+            return default;
+        }
+        finally
+        {
+            if (!handedOver)
+                _io.Release();
+        }
+    }
+
+    // The full read path. With `locked`, the caller holds _io and the request is aligned and
+    // checked; `started` is the read of the first run (of `Run` bytes, placed as _placement
+    // says) from its first copy, already under way.
+    private async ValueTask ReadFullAsync(long offset, Memory<byte> buffer, bool locked, (ValueTask<List<int>?> Read, int Run)? started, CancellationToken cancellationToken)
+    {
+        using var writer = WriterScope(); // a read may repair a bad copy: that is a write
+        if (!locked)
+            await _io.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (locked)
+            {
+                if (started is var (read, run))
+                {
+                    await ReadRunAsync(offset, buffer[..run], _placement.Readable, _placement.Checksums, read, cancellationToken).ConfigureAwait(false);
+                    offset += run;
+                    buffer = buffer[run..];
+                }
+                await ReadAlignedAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
+                return;
+            }
             CheckBounds(offset, buffer.Length);
             if (offset % BlockSize == 0 && buffer.Length % BlockSize == 0)
             {
@@ -347,25 +410,27 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
         {
             int run = (int)Map(offset, buffer.Length, place);
             var chunk = buffer[..run];
-            await ReadRunAsync(offset, chunk, place.Readable, place.Checksums, ct).ConfigureAwait(false);
+            await ReadRunAsync(offset, chunk, place.Readable, place.Checksums, null, ct).ConfigureAwait(false);
             offset += run;
             buffer = buffer[run..];
         }
     }
 
     // Reads one run from the first usable copy; on a mirror, blocks that fail verification are
-    // fetched from the other copies and the bad copy rewritten.
-    private async ValueTask ReadRunAsync(long lvOffset, Memory<byte> chunk, List<Target> copies, bool verify, CancellationToken ct)
+    // fetched from the other copies and the bad copy rewritten. `started` is a read of the run
+    // from the first copy that the fast path began.
+    private async ValueTask ReadRunAsync(long lvOffset, Memory<byte> chunk, List<Target> copies, bool verify, ValueTask<List<int>?>? started, CancellationToken ct)
     {
         for (int c = 0; c < copies.Count; c++)
         {
             var t = copies[c];
-            if (t.Pv.Failed && c < copies.Count - 1)
+            bool begun = c == 0 && started is not null;
+            if (t.Pv.Failed && c < copies.Count - 1 && !begun)
                 continue;
             List<int>? bad;
             try
             {
-                bad = await t.Pv.ReadBlocksAsync(t.Offset, chunk, verify, ct).ConfigureAwait(false);
+                bad = begun ? await started!.Value.ConfigureAwait(false) : await t.Pv.ReadBlocksAsync(t.Offset, chunk, verify, ct).ConfigureAwait(false);
             }
             catch (IOException) when (copies.Count > 1)
             {

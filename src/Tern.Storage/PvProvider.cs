@@ -179,6 +179,18 @@ public sealed class FilePvProvider : IPvProvider
         StoragePool.WriteList(Home, _paths);
     }
 
+    /// <summary>Drops <paramref name="path"/> from the node's list (its label is left as it is); false when it was not listed.</summary>
+    public bool Unlist(string path)
+    {
+        if (!_paths.Remove(Path.GetFullPath(path)))
+            return false;
+        StoragePool.WriteList(Home, _paths);
+        return true;
+    }
+
+    /// <summary>The node's listed PV paths.</summary>
+    public IReadOnlyList<string> Paths => _paths;
+
     /// <inheritdoc/>
     public void Dispose() => _lock.Dispose();
 }

@@ -14,6 +14,7 @@ public sealed class StoragePool : IDisposable
     private readonly List<PhysicalVolume> _pvs;
     private readonly List<string> _problems;
     private readonly Dictionary<string, VolumeGroup> _vgs = [];
+    private readonly SemaphoreSlim _vgLock = new(1, 1);
 
     private StoragePool(IPvProvider provider, PvScan scan)
     {
@@ -83,21 +84,21 @@ public sealed class StoragePool : IDisposable
     /// <summary>
     /// Adds a PV that became reachable after the pool opened (a node that joined or came back):
     /// listed from now on, and attached to its VG if that is open. Returns false when the pool has
-    /// it already.
+    /// it already, working, and <paramref name="replace"/> is not set (a reopened instance).
     /// </summary>
-    public bool AddPv(PhysicalVolume pv)
+    public bool AddPv(PhysicalVolume pv, bool replace = false)
     {
         ArgumentNullException.ThrowIfNull(pv);
         lock (_pvs)
         {
             var present = _pvs.FirstOrDefault(p => p.Id == pv.Id);
-            if (present is not null && !present.Failed)
+            if (present is not null && !present.Failed && !replace)
                 return false;
             if (present is not null)
                 _pvs.Remove(present);
             _pvs.Add(pv);
         }
-        if (pv.Vg is { } md && _vgs.TryGetValue(md.Name, out var vg))
+        if (pv.Vg is { } md && OpenVgs.FirstOrDefault(v => v.Metadata.Id == md.Id) is { } vg)
             vg.AttachPv(pv);
         return true;
     }
@@ -128,27 +129,65 @@ public sealed class StoragePool : IDisposable
     /// <summary>Opens (and repairs, if needed) the VG named <paramref name="name"/>.</summary>
     public async Task<VolumeGroup> OpenVgAsync(string name, CancellationToken ct = default)
     {
-        if (_vgs.TryGetValue(name, out var open))
-            return open;
-        var pvs = Pvs;
-        if (!pvs.Any(p => p.Vg?.Name == name))
-            throw new StorageException($"volume group {name} not found");
-        var vg = await VolumeGroup.OpenAsync(name, pvs, ct).ConfigureAwait(false);
-        _vgs[name] = vg;
-        return vg;
+        // One instance per VG, also when a verb and a cluster request open it at the same time.
+        await _vgLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // A VG removed meanwhile (its PVs orphaned) is not returned.
+            if (_vgs.TryGetValue(name, out var open) && Pvs.Any(p => p.Vg?.Id == open.Metadata.Id))
+                return open;
+            var pvs = Pvs;
+            if (!pvs.Any(p => p.Vg?.Name == name))
+                throw new StorageException($"volume group {name} not found");
+            var vg = await VolumeGroup.OpenAsync(name, pvs, ct).ConfigureAwait(false);
+            _vgs[name] = vg;
+            return vg;
+        }
+        finally
+        {
+            _vgLock.Release();
+        }
+    }
+
+    /// <summary>The VGs opened so far.</summary>
+    public IReadOnlyList<VolumeGroup> OpenVgs
+    {
+        get
+        {
+            _vgLock.Wait();
+            try
+            {
+                return [.. _vgs.Values];
+            }
+            finally
+            {
+                _vgLock.Release();
+            }
+        }
     }
 
     /// <summary>Creates a VG over the PVs at <paramref name="paths"/>.</summary>
     public async Task<VolumeGroup> CreateVgAsync(string name, IReadOnlyList<string> paths, long extentSize, CancellationToken ct = default)
     {
         VolumeGroup.ValidateName(name, "volume group");
-        if (VgNames.Contains(name))
-            throw new StorageException($"volume group {name} already exists");
-        var pvs = paths.Select(FindPv).ToList();
-        var vg = await VolumeGroup.CreateAsync(name, pvs, extentSize, ct).ConfigureAwait(false);
-        _vgs[name] = vg;
-        return vg;
+        await _vgLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (VgNames.Contains(name))
+                throw new StorageException($"volume group {name} already exists");
+            var pvs = paths.Select(FindPv).ToList();
+            var vg = await VolumeGroup.CreateAsync(name, pvs, extentSize, ct).ConfigureAwait(false);
+            _vgs[name] = vg;
+            return vg;
+        }
+        finally
+        {
+            _vgLock.Release();
+        }
     }
+
+    /// <summary>The PV paths listed in <paramref name="home"/>/pvs.json (empty when there is none).</summary>
+    public static IReadOnlyList<string> ReadListOf(string home) => ReadList(home);
 
     internal static List<string> ReadList(string home)
     {
@@ -181,6 +220,7 @@ public sealed class StoragePool : IDisposable
         foreach (var pv in Pvs)
             pv.Dispose();
         _provider.Dispose();
+        _vgLock.Dispose();
     }
 }
 

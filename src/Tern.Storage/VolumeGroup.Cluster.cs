@@ -50,8 +50,9 @@ public sealed partial class VolumeGroup
     }
 
     /// <summary>
-    /// Makes a member PV that was not reachable when the VG (or view) was opened usable again: the
-    /// same PV by identity, recorded in the current metadata. Returns whether it was added.
+    /// Makes a member PV usable that was not reachable when the VG (or view) was opened, or replaces
+    /// the instance of one that was reopened (its node came back): the same PV by identity,
+    /// recorded in the current metadata. Returns whether it was added or replaced.
     /// </summary>
     public bool AttachPv(PhysicalVolume pv)
     {
@@ -60,7 +61,7 @@ public sealed partial class VolumeGroup
             return false;
         lock (_pvs)
         {
-            if (_pvs.TryGetValue(pv.Id, out var present) && !present.Failed)
+            if (_pvs.TryGetValue(pv.Id, out var present) && ReferenceEquals(present, pv))
                 return false;
             _pvs[pv.Id] = pv;
         }

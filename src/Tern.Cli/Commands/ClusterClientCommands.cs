@@ -7,6 +7,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Tern.Cluster.State;
 
 namespace Tern.Cli.Commands;
 
@@ -53,7 +54,7 @@ public static class ClusterClientCommands
         var bios = new Option<string?>("--bios") { Description = "Firmware image path." };
         var initrd = new Option<string?>("--initrd") { Description = "Initial RAM disk path." };
         var append = new Option<string?>("--append") { Description = "Kernel command line." };
-        var disks = new Option<string[]>("--disk") { Description = "Disk image path on the host; repeatable." };
+        var disks = new Option<string[]>("--disk") { Description = "A disk: an image path on the host, or a logical volume of the cluster's pool written lv:VG/LV; repeatable." };
         var host = new Option<string?>("--host") { Description = "Run on this host (explicit placement)." };
         var clock = new Option<string?>("--clock") { Description = "Guest time: host (default) or icount (deterministic, derived from instructions)." };
         var create = new Command("create", "Create and start a VM.") { name, mem, smp, kernel, bios, initrd, append, disks, host, clock };
@@ -62,6 +63,12 @@ public static class ClusterClientCommands
             if (!SizeParser.TryParse(parse.GetValue(mem)!, out ulong bytes))
             {
                 parse.InvocationConfiguration.Error.WriteLine($"tern vm create: --mem '{parse.GetValue(mem)}' is not a size (e.g. 256M).");
+                return Task.FromResult(RunCommand.UsageError);
+            }
+            string[] diskList = parse.GetValue(disks) ?? [];
+            if (diskList.Select(VmSpecRules.CheckDisk).FirstOrDefault(r => r is not null) is { } badDisk)
+            {
+                parse.InvocationConfiguration.Error.WriteLine($"tern vm create: {badDisk}");
                 return Task.FromResult(RunCommand.UsageError);
             }
             var body = new
@@ -73,7 +80,7 @@ public static class ClusterClientCommands
                 bios = parse.GetValue(bios) is { } b ? Path.GetFullPath(b) : null,
                 initrd = parse.GetValue(initrd) is { } r ? Path.GetFullPath(r) : null,
                 append = parse.GetValue(append),
-                disks = (parse.GetValue(disks) ?? []).Select(Path.GetFullPath).ToArray(),
+                disks = diskList.Select(d => d.StartsWith(VmSpecRules.LvDiskPrefix, StringComparison.Ordinal) ? d : Path.GetFullPath(d)).ToArray(),
                 host = parse.GetValue(host),
                 clock = parse.GetValue(clock),
             };
@@ -95,7 +102,7 @@ public static class ClusterClientCommands
         {
             var vmName = new Argument<string>("name") { Description = "The VM." };
             var command = new Command(verb, what) { vmName };
-            command.SetAction((parse, ct) => Call(parse, method, $"/api/vms/{Uri.EscapeDataString(parse.GetValue(vmName)!)}{suffix}", null, VmTable, ct));
+            command.SetAction((parse, ct) => Call(parse, method, $"/api/vms/{Uri.EscapeDataString(parse.GetValue(vmName)!)}{suffix}", null, verb == "show" ? VmDetail : VmTable, ct));
             vm.Subcommands.Add(command);
         }
 
@@ -280,6 +287,27 @@ public static class ClusterClientCommands
     internal static string VmTable(JsonElement body) => Table(body.ValueKind == JsonValueKind.Array ? body : JsonSerializer.SerializeToElement(new[] { body }),
         ["NAME", "STATE", "DESIRED", "HOST", "GENERATION", "MEMORY", "HARTS", "LAST EVENT"],
         v => [S(v, "name"), S(v, "state"), S(v, "desired"), S(v, "host"), S(v, "generation"), Mib(v, "memoryBytes"), S(v, "harts"), S(v, "lastError")]);
+
+    /// <summary>
+    /// One VM from the API as `tern vm show` prints it: a field a line, with where it runs, its
+    /// generation, how often the cluster restarted it and why the last time.
+    /// </summary>
+    internal static string VmDetail(JsonElement vm)
+    {
+        string disks = vm.TryGetProperty("disks", out var d) && d.ValueKind == JsonValueKind.Array && d.GetArrayLength() > 0
+            ? string.Join(", ", d.EnumerateArray().Select(x => x.GetString()))
+            : "-";
+        (string, string)[] fields =
+        [
+            ("Name", S(vm, "name")), ("State", S(vm, "state")), ("Desired", S(vm, "desired")), ("Host", S(vm, "host")),
+            ("Generation", S(vm, "generation")), ("Restarts", S(vm, "restarts")), ("Last restart", S(vm, "lastRestartReason")),
+            ("Memory", Mib(vm, "memoryBytes")), ("Harts", S(vm, "harts")), ("Clock", S(vm, "clock")), ("Disks", disks), ("Last event", S(vm, "lastError")),
+        ];
+        var text = new System.Text.StringBuilder();
+        foreach (var (name, value) in fields)
+            text.Append(CultureInfo.InvariantCulture, $"{name + ":",-14}{value}").AppendLine();
+        return text.ToString();
+    }
 
     private static string Table(JsonElement rows, string[] headers, Func<JsonElement, string[]> cells)
     {

@@ -72,6 +72,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
                         ReportInterval = TimeSpan.FromMilliseconds(250),
                         FastTimings = true,
                         StopOnProcessSignal = false,
+                        StorageVerbs = StorageCommands.Runner,
                     },
                     HttpPort = 0,
                     ApiToken = cluster.Token,

@@ -187,7 +187,11 @@ public static class MigrateBenchCommand
     private static string Yes(bool? b) => b switch { true => "yes", false => "no", null => "n/a" };
 
     /// <summary>Medians over the completed runs (over all runs when none completed).</summary>
-    private sealed record SystemSummary(int Runs, int Completed, string Status, double TotalTimeMs, double SetupTimeMs, double DowntimeMs, long BytesSent, int Rounds, int HeartbeatContinued, string Verify, double DirtyPagesRate, int? Converged, int MaxThrottlePercent);
+    private sealed record SystemSummary(int Runs, int Completed, string Status, double TotalTimeMs, double SetupTimeMs, double DowntimeMs, long BytesSent, int Rounds, int HeartbeatContinued, string Verify, double DirtyPagesRate, int? Converged, int MaxThrottlePercent)
+    {
+        /// <summary>Median of each part of the time over the completed runs (Tern only).</summary>
+        public Dictionary<string, double> Breakdown { get; init; } = [];
+    }
 
     private sealed record CaseSummary(MigrationBenchCase Case, int Runs, long NonZeroBytes, Dictionary<string, SystemSummary> Systems);
 
@@ -201,7 +205,10 @@ public static class MigrateBenchCommand
             Median(basis.Select(r => r.TotalTimeMs)), Median(basis.Select(r => r.SetupTimeMs)), Median(basis.Select(r => r.DowntimeMs)),
             (long)Median(basis.Select(r => (double)r.BytesSent)), (int)Math.Round(Median(basis.Select(r => (double)r.Rounds))),
             runs.Count(r => r.HeartbeatContinued == true), verify, Median(runs.Select(r => r.DirtyPagesRate)),
-            runs.Any(r => r.Converged is not null) ? runs.Count(r => r.Completed && r.Converged == true) : null, runs.Max(r => r.ThrottlePercent));
+            runs.Any(r => r.Converged is not null) ? runs.Count(r => r.Completed && r.Converged == true) : null, runs.Max(r => r.ThrottlePercent))
+        {
+            Breakdown = done.SelectMany(r => r.Breakdown.Keys).Distinct().ToDictionary(k => k, k => Math.Round(Median(done.Select(r => r.Breakdown.GetValueOrDefault(k))), 2)),
+        };
     }
 
     private static double Median(IEnumerable<double> values)
@@ -277,6 +284,7 @@ public static class MigrateBenchCommand
             ["dirty_pages_rate"] = Math.Round(m.DirtyPagesRate),
             ["converged"] = m.Converged,
             ["throttle_percent_max"] = m.MaxThrottlePercent,
+            ["breakdown"] = m.Breakdown.Count > 0 ? m.Breakdown : null,
         };
         var o = new Dictionary<string, object?>
         {

@@ -71,6 +71,9 @@ public sealed record MigrationRun
 
     /// <summary>Where the downtime went, when the system says (Tern: pause, final copy, acknowledgement).</summary>
     public string Detail { get; init; } = "";
+
+    /// <summary>Named parts of the migration's time, in ms (pages for final_pages), when the system says (Tern); the JSON gives their medians.</summary>
+    public IReadOnlyDictionary<string, double> Breakdown { get; init; } = new Dictionary<string, double>();
 }
 
 /// <summary>A guest's console output as it arrives, with waits for its lines.</summary>

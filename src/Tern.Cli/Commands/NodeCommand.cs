@@ -82,7 +82,8 @@ public static class NodeCommand
             settings = NodeConfiguration.Load(options.Values(parse), Environment.GetEnvironmentVariables(), AppContext.BaseDirectory);
             if (NodeTelemetry.CheckEnvironment() is { } bad)
                 throw new NodeConfigurationException(bad);
-            settings = settings with { Cluster = settings.Cluster with { GuestIoSampleEvery = NodeTelemetry.GuestIoSampleEvery() } };
+            // The cluster runs `tern pv|vg|lv|pvmove` through this process's own command tree.
+            settings = settings with { Cluster = settings.Cluster with { GuestIoSampleEvery = NodeTelemetry.GuestIoSampleEvery(), StorageVerbs = StorageCommands.Runner } };
             return true;
         }
         catch (NodeConfigurationException e)

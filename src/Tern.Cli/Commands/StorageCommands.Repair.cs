@@ -9,7 +9,7 @@ namespace Tern.Cli.Commands;
 
 public static partial class StorageCommands
 {
-    private static Command LvRepair()
+    private static Command LvRepair(PoolSource pools)
     {
         var name = new Argument<string>("VG/LV") { Description = "The mirrored logical volume." };
         var maxRate = new Option<string>("--max-rate") { Description = "Copy at most this many bytes per second (e.g. 50M); default: unthrottled." };
@@ -17,7 +17,7 @@ public static partial class StorageCommands
         {
             name, maxRate,
         };
-        Run(repair, "lv repair", async (pool, parse, output, ct) =>
+        Run(repair, "lv repair", pools, async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             long rate = parse.GetValue(maxRate) is { } r ? ParseSize(r, "--max-rate") : 0;

@@ -2,6 +2,9 @@
 // lvs -> lv list). State is found through TERN_HOME (default ~/.tern), which lists the node's
 // PVs; VGs and LVs live in the metadata on the PVs themselves. Every refused request prints one
 // line on stderr, exits 2 and changes nothing.
+// The same verbs run against a cluster: with --cluster URL, or when TERN_HOME records a local
+// cluster, the CLI sends its arguments to the API (StorageClusterClient), and the cluster's
+// coordinator runs them through RunVerbAsync (a StorageVerbRunner) on the cluster's pool.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -25,13 +28,64 @@ public static partial class StorageCommands
 
     private delegate Task<int> PoolAction(StoragePool pool, ParseResult parse, TextWriter output, CancellationToken ct);
 
-    // Opens the pool, runs the action and turns refusals into one-line errors.
-    private static void Run(Command cmd, string verb, PoolAction action) =>
+    // Where the verbs get their pool: this node's TERN_HOME (the CLI, which may instead send the
+    // verb to a cluster), or a pool handed over by a caller that runs verbs for a client elsewhere
+    // (the cluster's coordinator): then no file of this machine is read or written for the client
+    // and nothing is drawn on a terminal.
+    private sealed class PoolSource(StoragePool? given)
+    {
+        public static readonly PoolSource Local = new(null);
+
+        public StoragePool? Given => given;
+
+        public bool Remote => given is not null;
+    }
+
+    /// <summary>
+    /// Runs one `pv|vg|lv|pvmove` verb (<paramref name="args"/> as typed after `tern`) on
+    /// <paramref name="pool"/>, writing what the CLI would print; the exit code is the CLI's. This is
+    /// the <see cref="StorageVerbRunner"/> a node gives its cluster, so a verb prints the same on
+    /// the cluster as on one node. Verbs that need this machine's files (`lv copy` to or from a
+    /// file) are refused with one line.
+    /// </summary>
+    public static async Task<int> RunVerbAsync(StoragePool pool, IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(args);
+        var pools = new PoolSource(pool);
+        var root = new RootCommand("Tern storage verbs.") { Pv(pools), Vg(pools), Lv(pools), PvMove(pools) };
+        // No response files: an argument @PATH from a client must not read a file of this machine.
+        return await root.Parse([.. args], new ParserConfiguration { ResponseFileTokenReplacer = null }).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The storage verbs as a <see cref="StorageVerbRunner"/> (see <see cref="RunVerbAsync"/>).</summary>
+    public static StorageVerbRunner Runner { get; } = RunVerbAsync;
+
+    // Opens the pool, runs the action and turns refusals into one-line errors; in the CLI, first
+    // sends the verb to the cluster when there is one.
+    private static void Run(Command cmd, string verb, PoolSource pools, PoolAction action) =>
         cmd.SetAction(async (parse, ct) =>
         {
             var err = parse.InvocationConfiguration.Error;
+            if (!pools.Remote)
+            {
+                (string Api, string? Token)? cluster;
+                try
+                {
+                    cluster = StorageClusterClient.Target(parse);
+                }
+                catch (InvalidDataException e)
+                {
+                    err.WriteLine($"tern {verb}: {e.Message}");
+                    return UsageError;
+                }
+                if (cluster is { } c)
+                    return await StorageClusterClient.SendAsync(parse, verb, c.Api, c.Token, ct).ConfigureAwait(false);
+            }
             try
             {
+                if (pools.Given is { } given)
+                    return await action(given, parse, parse.InvocationConfiguration.Output, ct).ConfigureAwait(false);
                 using var pool = await StoragePool.OpenAsync(StoragePool.DefaultHome(), ct).ConfigureAwait(false);
                 return await action(pool, parse, parse.InvocationConfiguration.Output, ct).ConfigureAwait(false);
             }
@@ -46,6 +100,14 @@ public static partial class StorageCommands
                 return IoError;
             }
         });
+
+    // The top-level command of a verb family; in the CLI it takes --cluster and --token.
+    private static Command Family(Command command, PoolSource pools)
+    {
+        if (!pools.Remote)
+            StorageClusterClient.AddOptions(command);
+        return command;
+    }
 
     private static long ParseSize(string text, string option)
     {
@@ -65,25 +127,28 @@ public static partial class StorageCommands
     // ---- pv ----
 
     /// <summary>`tern pv`.</summary>
-    public static Command Pv()
+    public static Command Pv() => Pv(PoolSource.Local);
+
+    private static Command Pv(PoolSource pools)
     {
-        var pv = new Command("pv", "Physical volumes: files (or block devices) that hold extents.");
+        var pv = Family(new Command("pv", "Physical volumes: files (or block devices) that hold extents."), pools);
 
         var path = new Argument<string>("PATH") { Description = "The file or device; created when it does not exist." };
         var size = new Option<string>("--size") { Description = "Size of a file to create (e.g. 2G)." };
-        var host = new Option<string>("--host") { Description = "Owning host (default: TERN_HOST or this machine's name)." };
+        var host = new Option<string>("--host") { Description = "Owning host (default: TERN_HOST or this machine's name); on a cluster, the node that creates and holds the file." };
         var create = new Command("create", "Label a file or device as a physical volume (pvcreate).") { path, size, host };
-        Run(create, "pv create", async (pool, parse, output, ct) =>
+        Run(create, "pv create", pools, async (pool, parse, output, ct) =>
         {
             long bytes = parse.GetValue(size) is { } s ? ParseSize(s, "--size") : 0;
-            var created = await pool.CreatePvAsync(parse.GetValue(path)!, bytes, parse.GetValue(host) ?? StoragePool.DefaultHost(), ct).ConfigureAwait(false);
+            string owner = parse.GetValue(host) ?? pool.DefaultPvHost;
+            var created = await pool.CreatePvAsync(parse.GetValue(path)!, bytes, owner, ct).ConfigureAwait(false);
             output.WriteLine($"Physical volume \"{created.Name}\" successfully created ({FormatSize(created.Label.DataLength)} of data).");
             return 0;
         });
 
         var json = JsonOption();
         var list = new Command("list", "List physical volumes (pvs).") { json };
-        Run(list, "pv list", (pool, parse, output, ct) =>
+        Run(list, "pv list", pools, (pool, parse, output, ct) =>
         {
             var rows = pool.Pvs.Select(p =>
             {
@@ -103,7 +168,7 @@ public static partial class StorageCommands
 
         var rmPath = new Argument<string>("PATH") { Description = "The physical volume." };
         var remove = new Command("remove", "Wipe the label of a physical volume that is in no volume group (pvremove).") { rmPath };
-        Run(remove, "pv remove", async (pool, parse, output, ct) =>
+        Run(remove, "pv remove", pools, async (pool, parse, output, ct) =>
         {
             await pool.RemovePvAsync(parse.GetValue(rmPath)!, ct).ConfigureAwait(false);
             output.WriteLine($"Labels on physical volume \"{Path.GetFullPath(parse.GetValue(rmPath)!)}\" successfully wiped.");
@@ -121,15 +186,17 @@ public static partial class StorageCommands
     // ---- vg ----
 
     /// <summary>`tern vg`.</summary>
-    public static Command Vg()
+    public static Command Vg() => Vg(PoolSource.Local);
+
+    private static Command Vg(PoolSource pools)
     {
-        var vg = new Command("vg", "Volume groups: pools of physical volumes.");
+        var vg = Family(new Command("vg", "Volume groups: pools of physical volumes."), pools);
 
         var name = new Argument<string>("VG") { Description = "Volume-group name." };
         var pvs = new Argument<string[]>("PV") { Description = "Physical volumes.", Arity = ArgumentArity.OneOrMore };
         var extent = new Option<string>("--extent-size") { Description = "Physical extent size (default 4M)." };
         var create = new Command("create", "Create a volume group (vgcreate).") { name, pvs, extent };
-        Run(create, "vg create", async (pool, parse, output, ct) =>
+        Run(create, "vg create", pools, async (pool, parse, output, ct) =>
         {
             long es = parse.GetValue(extent) is { } e ? ParseSize(e, "--extent-size") : VolumeGroup.DefaultExtentSize;
             var created = await pool.CreateVgAsync(parse.GetValue(name)!, parse.GetValue(pvs)!, es, ct).ConfigureAwait(false);
@@ -140,7 +207,7 @@ public static partial class StorageCommands
         var exName = new Argument<string>("VG") { Description = "Volume-group name." };
         var exPvs = new Argument<string[]>("PV") { Description = "Physical volumes to add.", Arity = ArgumentArity.OneOrMore };
         var extend = new Command("extend", "Add physical volumes to a volume group (vgextend).") { exName, exPvs };
-        Run(extend, "vg extend", async (pool, parse, output, ct) =>
+        Run(extend, "vg extend", pools, async (pool, parse, output, ct) =>
         {
             var group = await pool.OpenVgAsync(parse.GetValue(exName)!, ct).ConfigureAwait(false);
             await group.ExtendAsync(parse.GetValue(exPvs)!.Select(pool.FindPv).ToList(), ct).ConfigureAwait(false);
@@ -151,7 +218,7 @@ public static partial class StorageCommands
         var reName = new Argument<string>("VG") { Description = "Volume-group name." };
         var rePvs = new Argument<string[]>("PV") { Description = "Unused physical volumes to remove.", Arity = ArgumentArity.OneOrMore };
         var reduce = new Command("reduce", "Remove unused physical volumes from a volume group (vgreduce).") { reName, rePvs };
-        Run(reduce, "vg reduce", async (pool, parse, output, ct) =>
+        Run(reduce, "vg reduce", pools, async (pool, parse, output, ct) =>
         {
             var group = await pool.OpenVgAsync(parse.GetValue(reName)!, ct).ConfigureAwait(false);
             await group.ReduceAsync(parse.GetValue(rePvs)!.Select(pool.FindPv).ToList(), ct).ConfigureAwait(false);
@@ -161,7 +228,7 @@ public static partial class StorageCommands
 
         var rmName = new Argument<string>("VG") { Description = "Volume-group name." };
         var remove = new Command("remove", "Remove an empty volume group (vgremove).") { rmName };
-        Run(remove, "vg remove", async (pool, parse, output, ct) =>
+        Run(remove, "vg remove", pools, async (pool, parse, output, ct) =>
         {
             var group = await pool.OpenVgAsync(parse.GetValue(rmName)!, ct).ConfigureAwait(false);
             await group.RemoveAsync(ct).ConfigureAwait(false);
@@ -171,7 +238,7 @@ public static partial class StorageCommands
 
         var json = JsonOption();
         var list = new Command("list", "List volume groups (vgs).") { json };
-        Run(list, "vg list", async (pool, parse, output, ct) =>
+        Run(list, "vg list", pools, async (pool, parse, output, ct) =>
         {
             var rows = new List<VgRow>();
             foreach (string n in pool.VgNames)
@@ -206,23 +273,25 @@ public static partial class StorageCommands
     // ---- lv ----
 
     /// <summary>`tern lv`.</summary>
-    public static Command Lv()
+    public static Command Lv() => Lv(PoolSource.Local);
+
+    private static Command Lv(PoolSource pools)
     {
-        var lv = new Command("lv", "Logical volumes: the disks guests use.");
-        lv.Subcommands.Add(LvCreate());
-        lv.Subcommands.Add(LvList());
-        lv.Subcommands.Add(LvResize("extend", "Grow a logical volume, also while it is in use (lvextend).", grow: true));
-        lv.Subcommands.Add(LvResize("reduce", "Shrink a logical volume, also while it is in use (lvreduce); data past the new end is lost.", grow: false));
-        lv.Subcommands.Add(LvRemove());
-        lv.Subcommands.Add(LvCopy());
-        lv.Subcommands.Add(LvScrub());
-        lv.Subcommands.Add(LvRepair());
-        lv.Subcommands.Add(LvConvert());
-        lv.Subcommands.Add(LvSnapshot());
+        var lv = Family(new Command("lv", "Logical volumes: the disks guests use."), pools);
+        lv.Subcommands.Add(LvCreate(pools));
+        lv.Subcommands.Add(LvList(pools));
+        lv.Subcommands.Add(LvResize(pools, "extend", "Grow a logical volume, also while it is in use (lvextend).", grow: true));
+        lv.Subcommands.Add(LvResize(pools, "reduce", "Shrink a logical volume, also while it is in use (lvreduce); data past the new end is lost.", grow: false));
+        lv.Subcommands.Add(LvRemove(pools));
+        lv.Subcommands.Add(LvCopy(pools));
+        lv.Subcommands.Add(LvScrub(pools));
+        lv.Subcommands.Add(LvRepair(pools));
+        lv.Subcommands.Add(LvConvert(pools));
+        lv.Subcommands.Add(LvSnapshot(pools));
         return lv;
     }
 
-    private static Command LvCreate()
+    private static Command LvCreate(PoolSource pools)
     {
         var name = new Argument<string>("VG/LV") { Description = "Where and what to create, such as vg0/disk1." };
         var size = new Option<string>("--size", "-L") { Description = "Size (e.g. 512M; a bare number is MiB), rounded up to whole extents.", Required = true };
@@ -234,7 +303,7 @@ public static partial class StorageCommands
         var chunkSize = new Option<string>("--chunk-size") { Description = "Chunk size of a thin pool (default 64K; 4K makes a whole-block write to a shared block a remap)." };
         var checksums = new Option<string>("--checksums") { Description = "on (default) or off: whether every 4 KiB block carries a CRC32C verified on read; fixed at creation." };
         var create = new Command("create", "Create a logical volume, thin pool or thin volume (lvcreate).") { name, size, type, stripes, stripeSize, mirrors, thinPool, chunkSize, checksums };
-        Run(create, "lv create", async (pool, parse, output, ct) =>
+        Run(create, "lv create", pools, async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             long bytes = ParseSize(parse.GetValue(size)!, "--size");
@@ -291,11 +360,11 @@ public static partial class StorageCommands
         return create;
     }
 
-    private static Command LvList()
+    private static Command LvList(PoolSource pools)
     {
         var json = JsonOption();
         var list = new Command("list", "List logical volumes (lvs).") { json };
-        Run(list, "lv list", async (pool, parse, output, ct) =>
+        Run(list, "lv list", pools, async (pool, parse, output, ct) =>
         {
             var rows = new List<LvRow>();
             foreach (string n in pool.VgNames)
@@ -321,7 +390,8 @@ public static partial class StorageCommands
                 {
                     var type = lv.Segments.Count == 0 ? SegmentType.Linear : lv.Segments[0].Type;
                     var devices = lv.Segments.SelectMany(s => s.Areas).Select(a => md.Pvs.First(p => p.Id == a.Pv).Path).Distinct();
-                    bool degraded = lv.Segments.SelectMany(s => s.Areas).Any(a => !group.Pvs.ContainsKey(a.Pv));
+                    var lost = LostLegs(md, lv, group);
+                    bool degraded = lost.Length > 0;
                     string attr = (type switch { SegmentType.Mirror => "m", SegmentType.Striped => "s", _ => "-" }) + "wi-" + (degraded ? "p" : "-");
                     // Sync%: the share of the mirror's copies that are up to date (stale legs and write-intent regions are not).
                     long copyBytes = lv.Segments.Sum(s => s.Areas.Count * s.Extents * md.ExtentSize);
@@ -335,18 +405,29 @@ public static partial class StorageCommands
                         owner = store.Name;
                     }
                     rows.Add(new LvRow(lv.Name, md.Name, attr, lv.Extents * md.ExtentSize, kind, lv.Segments.Count,
-                        lv.Segments.Count == 0 ? 1 : lv.Segments[0].Areas.Count, type == SegmentType.Mirror ? sync : null, [.. devices], owner, Checksums: !lv.ChecksumsOff));
+                        lv.Segments.Count == 0 ? 1 : lv.Segments[0].Areas.Count, type == SegmentType.Mirror ? sync : null, [.. devices], owner, Checksums: !lv.ChecksumsOff,
+                        Degraded: degraded ? lost : null));
                 }
             }
             if (parse.GetValue(json))
                 output.WriteLine(JsonSerializer.Serialize(new { lvs = rows }, Json));
             else
-                WriteTable(output, ["LV", "VG", "Attr", "LSize", "Type", "Pool", "Data%", "#Seg", "#Area", "Sync%", "Devices"], rows.Select(r => new[]
+            {
+                // The Degraded column appears only when some volume has a leg on a PV that is missing.
+                bool anyDegraded = rows.Any(r => r.Degraded is not null);
+                string[] headers = ["LV", "VG", "Attr", "LSize", "Type", "Pool", "Data%", "#Seg", "#Area", "Sync%", "Devices", "Degraded"];
+                WriteTable(output, anyDegraded ? headers : headers[..^1], rows.Select(r =>
                 {
-                    r.Lv, r.Vg, r.Attr, FormatSize(r.Size), r.Type, r.Pool ?? "", r.DataPercent is { } d ? d.ToString("F2", CultureInfo.InvariantCulture) : "",
-                    r.Segments == 0 ? "" : Num(r.Segments), r.Areas == 0 ? "" : Num(r.Areas),
-                    r.SyncPercent is { } p ? p.ToString("F2", CultureInfo.InvariantCulture) : "", string.Join(",", r.Devices),
+                    string[] cells =
+                    [
+                        r.Lv, r.Vg, r.Attr, FormatSize(r.Size), r.Type, r.Pool ?? "", r.DataPercent is { } d ? d.ToString("F2", CultureInfo.InvariantCulture) : "",
+                        r.Segments == 0 ? "" : Num(r.Segments), r.Areas == 0 ? "" : Num(r.Areas),
+                        r.SyncPercent is { } p ? p.ToString("F2", CultureInfo.InvariantCulture) : "", string.Join(",", r.Devices),
+                        string.Join(",", (r.Degraded ?? []).Select(l => $"{l.Host}:{l.Pv} ({l.State})")),
+                    ];
+                    return anyDegraded ? cells : cells[..^1];
                 }), "LSize", "Data%", "#Seg", "#Area", "Sync%");
+            }
             WriteProblems(parse, pool);
             return 0;
         });
@@ -354,14 +435,30 @@ public static partial class StorageCommands
     }
 
     private sealed record LvRow(string Lv, string Vg, string Attr, long Size, string Type, int Segments, int Areas, double? SyncPercent, string[] Devices,
-        string? Pool = null, double? DataPercent = null, string? Origin = null, bool Checksums = true);
+        string? Pool = null, double? DataPercent = null, string? Origin = null, bool Checksums = true, LostLeg[]? Degraded = null);
 
-    private static Command LvResize(string verb, string description, bool grow)
+    // A leg (area) of a volume on a PV that cannot be used: its file, the host that holds it, and
+    // why: missing (the file is gone, or its host did not answer) or failed (an I/O on it failed).
+    private sealed record LostLeg(string Pv, string Host, string State);
+
+    // The unreachable PVs of a volume's legs, one entry per PV, in the VG's order.
+    private static LostLeg[] LostLegs(VgMetadata md, LvEntry lv, VolumeGroup group)
+    {
+        var used = lv.Segments.SelectMany(s => s.Areas).Select(a => a.Pv).ToHashSet();
+        return
+        [
+            .. md.Pvs.Where(p => used.Contains(p.Id)).Select(p => group.Pvs.TryGetValue(p.Id, out var open)
+                ? open.Failed ? new LostLeg(p.Path, p.Host, "failed") : null
+                : new LostLeg(p.Path, p.Host, "missing")).OfType<LostLeg>(),
+        ];
+    }
+
+    private static Command LvResize(PoolSource pools, string verb, string description, bool grow)
     {
         var name = new Argument<string>("VG/LV") { Description = "The logical volume." };
         var size = new Option<string>("--size", "-L") { Description = grow ? "New size, or +SIZE to add." : "New size, or -SIZE to take away.", Required = true };
         var cmd = new Command(verb, description) { name, size };
-        Run(cmd, $"lv {verb}", async (pool, parse, output, ct) =>
+        Run(cmd, $"lv {verb}", pools, async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             string text = parse.GetValue(size)!;
@@ -386,11 +483,11 @@ public static partial class StorageCommands
         return cmd;
     }
 
-    private static Command LvRemove()
+    private static Command LvRemove(PoolSource pools)
     {
         var name = new Argument<string>("VG/LV") { Description = "The logical volume." };
         var remove = new Command("remove", "Remove a logical volume; its extents become free (lvremove).") { name };
-        Run(remove, "lv remove", async (pool, parse, output, ct) =>
+        Run(remove, "lv remove", pools, async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
@@ -401,11 +498,11 @@ public static partial class StorageCommands
         return remove;
     }
 
-    private static Command LvScrub()
+    private static Command LvScrub(PoolSource pools)
     {
         var name = new Argument<string>("VG/LV") { Description = "The logical volume." };
         var scrub = new Command("scrub", "Read and verify every block of every copy; repair bad copies from good ones.") { name };
-        Run(scrub, "lv scrub", async (pool, parse, output, ct) =>
+        Run(scrub, "lv scrub", pools, async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
@@ -449,13 +546,13 @@ public static partial class StorageCommands
         return scrub;
     }
 
-    private static Command LvSnapshot()
+    private static Command LvSnapshot(PoolSource pools)
     {
         var origin = new Argument<string>("VG/LV") { Description = "The volume to snapshot: linear, striped, mirrored, thin, or a snapshot." };
         var snapName = new Option<string>("--name", "-n") { Description = "Name of the snapshot.", Required = true };
         var storeSize = new Option<string>("--size", "-L") { Description = "Size of the snapshot store a linear, striped or mirrored volume gets with its first snapshot (default: the volume's size)." };
         var snapshot = new Command("snapshot", "Take a writable snapshot; it shares every block with its origin until either side writes (lvcreate -s).") { origin, snapName, storeSize };
-        Run(snapshot, "lv snapshot", async (pool, parse, output, ct) =>
+        Run(snapshot, "lv snapshot", pools, async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(origin)!);
             long? store = parse.GetValue(storeSize) is { } ss ? ParseSize(ss, "--size") : null;
@@ -467,12 +564,12 @@ public static partial class StorageCommands
         return snapshot;
     }
 
-    private static Command LvConvert()
+    private static Command LvConvert(PoolSource pools)
     {
         var name = new Argument<string>("VG/LV") { Description = "The logical volume." };
         var mirrors = new Option<int>("--mirrors", "-m") { Description = "Number of copies, the original included: 1 makes the volume linear.", Required = true };
         var convert = new Command("convert", "Add or remove mirror legs while the volume is in use (lvconvert -m); interrupted, run it again to finish.") { name, mirrors };
-        Run(convert, "lv convert", async (pool, parse, output, ct) =>
+        Run(convert, "lv convert", pools, async (pool, parse, output, ct) =>
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
@@ -539,7 +636,9 @@ public static partial class StorageCommands
     }
 
     /// <summary>`tern pvmove`.</summary>
-    public static Command PvMove()
+    public static Command PvMove() => PvMove(PoolSource.Local);
+
+    private static Command PvMove(PoolSource pools)
     {
         var source = new Argument<string>("PV") { Description = "The physical volume to empty." };
         var dests = new Argument<string[]>("DEST") { Description = "Physical volumes to move to (default: any other in the VG).", Arity = ArgumentArity.ZeroOrMore };
@@ -549,7 +648,8 @@ public static partial class StorageCommands
         {
             source, dests, lvName, chunk,
         };
-        Run(move, "pvmove", async (pool, parse, output, ct) =>
+        Family(move, pools);
+        Run(move, "pvmove", pools, async (pool, parse, output, ct) =>
         {
             var pv = pool.FindPv(parse.GetValue(source)!);
             var vgMd = pv.Vg ?? throw new StorageException($"{pv.Name} is in no volume group; nothing to move");
@@ -564,7 +664,7 @@ public static partial class StorageCommands
         return move;
     }
 
-    private static Command LvCopy()
+    private static Command LvCopy(PoolSource pools)
     {
         var src = new Argument<string>("SRC") { Description = "A file, or lv:VG/LV." };
         var dst = new Argument<string>("DST") { Description = "A file, or lv:VG/LV." };
@@ -572,11 +672,13 @@ public static partial class StorageCommands
         var seek = new Option<string>("--seek") { Description = "Start writing at this byte offset of DST." };
         var count = new Option<string>("--count") { Description = "Copy at most this many bytes (K/M/G suffixes; default: to the end of SRC)." };
         var copy = new Command("copy", "Copy between a file and a logical volume (import or export a disk image), like dd.") { src, dst, skip, seek, count };
-        Run(copy, "lv copy", async (pool, parse, output, ct) =>
+        Run(copy, "lv copy", pools, async (pool, parse, output, ct) =>
         {
             string from = parse.GetValue(src)!, to = parse.GetValue(dst)!;
             if (!from.StartsWith("lv:", StringComparison.Ordinal) && !to.StartsWith("lv:", StringComparison.Ordinal))
                 throw new StorageException("one side of a copy must be a logical volume, written lv:VG/LV");
+            if (pools.Remote && !(from.StartsWith("lv:", StringComparison.Ordinal) && to.StartsWith("lv:", StringComparison.Ordinal)))
+                throw new StorageException("a copy between a file and a logical volume runs on one node only: on a cluster, both sides must be logical volumes (lv:VG/LV)");
             long skipBytes = parse.GetValue(skip) is { } sk ? ParseOffset(sk, "--skip") : 0;
             long seekBytes = parse.GetValue(seek) is { } se ? ParseOffset(se, "--seek") : 0;
             using var source = await OpenEndpointAsync(pool, from, forWrite: false, ct).ConfigureAwait(false);

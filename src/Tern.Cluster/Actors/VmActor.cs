@@ -71,15 +71,16 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     }
 
     /// <summary>Creates the actor of a guest arriving by live migration: it waits for the source on <paramref name="listener"/>, then runs what arrives.</summary>
-    public VmActor(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace, Telemetry.GuestMeter? meter)
+    public VmActor(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace, Telemetry.GuestMeter? meter,
+        IReadOnlyDictionary<string, Machine.Devices.IBlockBackend>? volumes = null)
     {
         _meter = meter;
         _vmId = vmId;
         _generation = generation;
-        _rebuild = () => GuestFactory.Build(spec, generation);
+        _rebuild = () => GuestFactory.Build(spec, generation, 0, volumes);
         var self = Self;
         var parent = Context.Parent;
-        ReceiveIncoming(spec, listener, trace, self).PipeTo(self, success: m => new Landed(m), failure: e => new IncomingFailed(e));
+        ReceiveIncoming(spec, volumes, listener, trace, self).PipeTo(self, success: m => new Landed(m), failure: e => new IncomingFailed(e));
         Receive<Landed>(l =>
         {
             _machine = l.Machine;
@@ -116,9 +117,13 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     public static Props Props(string vmId, long generation, MachineThread machine, Func<MachineThread> rebuild, Telemetry.GuestMeter? meter = null) =>
         Akka.Actor.Props.Create(() => new VmActor(vmId, generation, machine, rebuild, meter));
 
-    /// <summary>Props for a guest arriving by live migration through <paramref name="listener"/> (owned by the actor from now on).</summary>
-    public static Props Incoming(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace, Telemetry.GuestMeter? meter = null) =>
-        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, spec, listener, controller, hostName, trace, meter));
+    /// <summary>
+    /// Props for a guest arriving by live migration through <paramref name="listener"/> (owned by the actor from now on);
+    /// its volume disks are <paramref name="volumes"/> (owned by the hypervisor).
+    /// </summary>
+    public static Props Incoming(string vmId, long generation, VmSpec spec, MigrationListener listener, IActorRef controller, string hostName, TraceContext? trace, Telemetry.GuestMeter? meter = null,
+        IReadOnlyDictionary<string, Machine.Devices.IBlockBackend>? volumes = null) =>
+        Akka.Actor.Props.Create(() => new VmActor(vmId, generation, spec, listener, controller, hostName, trace, meter, volumes));
 
     private void Running()
     {
@@ -231,7 +236,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     // The incoming side: accept the source (token checked), receive into an empty machine of the
     // spec's shape, start it. Runs off the actor; the result comes back as Landed/IncomingFailed.
-    private async Task<MachineThread> ReceiveIncoming(VmSpec spec, MigrationListener listener, TraceContext? trace, IActorRef self)
+    private async Task<MachineThread> ReceiveIncoming(VmSpec spec, IReadOnlyDictionary<string, Machine.Devices.IBlockBackend>? volumes, MigrationListener listener, TraceContext? trace, IActorRef self)
     {
         using var span = TernTracing.Start("migration.receive", trace, ActivityKind.Server);
         span?.SetTag("tern.vm", _vmId);
@@ -245,7 +250,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 var client = await listener.AcceptAsync(accept.Token).ConfigureAwait(false);
                 try
                 {
-                    var machine = await MigrationTarget.ReceiveAsync(client.GetStream(), (shape, console) => GuestFactory.BuildEmpty(spec, shape, console), $"{_vmId}.{_generation}",
+                    var machine = await MigrationTarget.ReceiveAsync(client.GetStream(), (shape, console) => GuestFactory.BuildEmpty(spec, shape, console, 0, volumes), $"{_vmId}.{_generation}",
                         beforeStart: t => t.ConsoleOutput += bytes => self.Tell(new ConsoleChunk(bytes)), _incoming.Token).ConfigureAwait(false);
                     _ = CloseWhenSourceDoes(client);
                     return machine;

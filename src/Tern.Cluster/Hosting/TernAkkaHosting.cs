@@ -5,12 +5,14 @@ using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.Cluster.Sharding;
+using Akka.Event;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tern.Cluster.Actors;
 using Tern.Cluster.Protocol;
+using Tern.Cluster.Storage;
 using Tern.Cluster.Telemetry;
 
 namespace Tern.Cluster.Hosting;
@@ -24,6 +26,7 @@ public static class TernAkkaHosting
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.DataDir);
+        var storage = new NodeStorage(options.NodeName, options.DataDir, StorageBindAddress(options));
         return builder
             .AddHocon(TernHocon.Build(options), HoconAddMode.Prepend)
             .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
@@ -35,6 +38,7 @@ public static class TernAkkaHosting
                 SplitBrainResolver = new KeepMajorityOption(),
             })
             .WithSingleton<SchedulerProxy>(ActorNames.Scheduler, Scheduler.Props(), new ClusterSingletonOptions(), createProxyToo: true)
+            .WithSingleton<StorageCoordinatorProxy>(StorageCoordinator.Name, StorageCoordinator.Props(storage, options.StorageVerbs), new ClusterSingletonOptions(), createProxyToo: true)
             .WithShardRegion<VmControllerRegion>(
                 ActorNames.VmShardType,
                 (system, registry) =>
@@ -63,10 +67,29 @@ public static class TernAkkaHosting
                     Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname),
                     ActorNames.Hypervisor);
                 registry.Register<HypervisorKey>(hypervisor);
+                StartStorage(system, registry, storage, self.ToString());
                 if (options.Seeds.Count == 0)
                     cluster.Join(self);
             });
     }
+
+    // The node's share of the extent pool: its extent server (serving the PVs listed in its data
+    // dir), the actor the coordinator finds it through, and the agent that opens guest disks here.
+    private static void StartStorage(ActorSystem system, IActorRegistry registry, NodeStorage storage, string address)
+    {
+        foreach (string problem in storage.StartAsync().GetAwaiter().GetResult())
+            system.Log.Warning("storage: {0}", problem);
+        system.RegisterOnTermination(() => storage.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        system.ActorOf(ExtentServerActor.Props(storage, address), ExtentServerActor.Name);
+        var agent = new StorageAgent(storage, registry.Get<StorageCoordinatorProxy>());
+        StorageAgent.Register(system, agent);
+        system.ActorOf(StorageAgentActor.Props(agent), StorageAgentActor.Name);
+    }
+
+    // The extent server listens where remoting does (loopback by default); on a wildcard bind
+    // it listens on every interface too, so the address other nodes were given works.
+    private static System.Net.IPAddress StorageBindAddress(TernNodeOptions options) =>
+        System.Net.IPAddress.TryParse(options.Hostname, out var ip) ? ip : System.Net.IPAddress.Loopback;
 
     // The hypervisor logs through the host's ILoggerFactory (so lines carry trace ids) when there is one.
     private static HostTelemetry HostTelemetryFor(TernNodeOptions options, Akka.DependencyInjection.IDependencyResolver resolver)

@@ -132,7 +132,10 @@ public sealed record ConsoleEnded(
     [property: Key(1)] long Generation,
     [property: Key(2)] string Reason) : ITernWireMessage;
 
-/// <summary>A VM as its controller sees it: the answer to every accepted command.</summary>
+/// <summary>
+/// A VM as its controller sees it: the answer to every accepted command. <see cref="Restarts"/>
+/// counts the times the cluster started it again after losing it; <see cref="LastRestartReason"/> says why the last time.
+/// </summary>
 [MessagePackObject]
 public sealed record VmStatus(
     [property: Key(0)] string VmId,
@@ -141,7 +144,9 @@ public sealed record VmStatus(
     [property: Key(3)] VmPhase Phase,
     [property: Key(4)] string? Host,
     [property: Key(5)] long Generation,
-    [property: Key(6)] string? LastError) : ITernWireMessage;
+    [property: Key(6)] string? LastError,
+    [property: Key(7)] int Restarts = 0,
+    [property: Key(8)] string? LastRestartReason = null) : ITernWireMessage;
 
 /// <summary>Why a command was refused, so an API can answer with the right status.</summary>
 public enum RejectionKind

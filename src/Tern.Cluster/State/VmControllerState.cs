@@ -46,6 +46,15 @@ public sealed record VmControllerState
     /// <summary>Why the last start failed or the guest last stopped.</summary>
     public string? LastError { get; init; }
 
+    /// <summary>How many times the cluster started the VM again after losing it (its host died or left), since it was created.</summary>
+    public int Restarts { get; init; }
+
+    /// <summary>Why the VM was last restarted (the loss that preceded the restart), or null when it never was.</summary>
+    public string? LastRestartReason { get; init; }
+
+    /// <summary>The loss of a VM that should run, while its restart is pending: the next placement is a restart.</summary>
+    public string? PendingRestart { get; init; }
+
     /// <summary>Whether the VM exists.</summary>
     public bool Exists => Spec is not null;
 
@@ -83,19 +92,44 @@ public sealed record VmControllerState
         return null;
     }
 
-    /// <summary>Folds one journal event into the state.</summary>
+    /// <summary>
+    /// Folds one journal event into the state. A restart is a placement that follows the loss of
+    /// a VM that should run (VmLost, then VmPlacedOnHost); it is counted from the journal as it
+    /// stands, so no event of its own is needed.
+    /// </summary>
     public VmControllerState Apply(IVmEvent e) => e switch
     {
         VmCreated c => Empty with { Spec = c.Spec, Generation = Generation, HighestGeneration = HighestGeneration },
-        VmPlacedOnHost p => this with { Desired = DesiredState.Running, Phase = VmPhase.Starting, Host = p.Host, HostAddress = p.HostAddress, Generation = p.Generation, HighestGeneration = Math.Max(HighestGeneration, p.Generation), LastError = null, Migration = null },
+        VmPlacedOnHost p => this with
+        {
+            Desired = DesiredState.Running,
+            Phase = VmPhase.Starting,
+            Host = p.Host,
+            HostAddress = p.HostAddress,
+            Generation = p.Generation,
+            HighestGeneration = Math.Max(HighestGeneration, p.Generation),
+            LastError = null,
+            Migration = null,
+            Restarts = PendingRestart is null ? Restarts : Restarts + 1,
+            LastRestartReason = PendingRestart ?? LastRestartReason,
+            PendingRestart = null,
+        },
         VmMigrationStarted m => this with { Migration = new(m.Host, m.HostAddress, m.Generation), HighestGeneration = Math.Max(HighestGeneration, m.Generation) },
         VmMigrated m when Migration?.Generation == m.Generation => this with { Phase = VmPhase.Running, Host = m.Host, HostAddress = m.HostAddress, Generation = m.Generation, Migration = null },
         VmMigrationAborted a when Migration?.Generation == a.Generation => this with { Migration = null },
         VmRunning r when r.Generation == Generation => this with { Phase = VmPhase.Running },
-        VmStopRequested => this with { Desired = DesiredState.Stopped },
-        VmStopped s when s.Generation == Generation => this with { Phase = VmPhase.Stopped, Desired = DesiredState.Stopped, Host = null, HostAddress = null, LastError = s.Reason, Migration = null },
-        VmLost l when l.Generation == Generation => this with { Phase = VmPhase.Stopped, Host = null, HostAddress = null, LastError = l.Reason, Migration = null },
-        VmFailed f when f.Generation == Generation => this with { Phase = VmPhase.Failed, Host = null, HostAddress = null, LastError = f.Reason, Migration = null },
+        VmStopRequested => this with { Desired = DesiredState.Stopped, PendingRestart = null },
+        VmStopped s when s.Generation == Generation => this with { Phase = VmPhase.Stopped, Desired = DesiredState.Stopped, Host = null, HostAddress = null, LastError = s.Reason, Migration = null, PendingRestart = null },
+        VmLost l when l.Generation == Generation => this with
+        {
+            Phase = VmPhase.Stopped,
+            Host = null,
+            HostAddress = null,
+            LastError = l.Reason,
+            Migration = null,
+            PendingRestart = Desired == DesiredState.Running ? l.Reason : null,
+        },
+        VmFailed f when f.Generation == Generation => this with { Phase = VmPhase.Failed, Host = null, HostAddress = null, LastError = f.Reason, Migration = null, PendingRestart = null },
         VmDeleted => Empty with { Generation = Generation, HighestGeneration = HighestGeneration },
         VmRunning or VmStopped or VmFailed or VmLost or VmMigrated or VmMigrationAborted => this,
         _ => throw new ArgumentException($"unknown VM event {e.GetType().Name}", nameof(e)),
@@ -103,5 +137,5 @@ public sealed record VmControllerState
 
     /// <summary>The status reported to users.</summary>
     public VmStatus ToStatus(string vmId) =>
-        new(vmId, Spec ?? throw new InvalidOperationException($"VM '{vmId}' does not exist"), Desired, Phase, Host, Generation, LastError);
+        new(vmId, Spec ?? throw new InvalidOperationException($"VM '{vmId}' does not exist"), Desired, Phase, Host, Generation, LastError, Restarts, LastRestartReason);
 }

@@ -196,6 +196,11 @@ public sealed class ExtentServer : IAsyncDisposable
         {
             // The peer went away or the server is stopping.
         }
+        catch (Exception e)
+        {
+            // A fault of the volume below (not of the peer): this connection ends, the server stays.
+            Refuse($"closed connection from {socket.RemoteEndPoint}: {e.GetType().Name}: {e.Message}");
+        }
         finally
         {
             if (conn is not null)

@@ -204,12 +204,13 @@ public sealed class RemotePhysicalVolumeIo : IPhysicalVolumeIo
     private async Task<(NetworkStream Stream, long Length)> OpenConnectionAsync(CancellationToken ct)
     {
         var socket = new Socket(_endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        NetworkStream? stream = null;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, _closed.Token);
         timeout.CancelAfter(_options.ConnectTimeout);
         try
         {
             await socket.ConnectAsync(_endpoint, timeout.Token).ConfigureAwait(false);
+            stream = new NetworkStream(socket, ownsSocket: true);
             var hello = new byte[ExtentProtocol.HelloBytes];
             ExtentProtocol.WriteHello(hello, _token, _pvId, _session, Interlocked.Increment(ref _attempt));
             await stream.WriteAsync(hello, timeout.Token).ConfigureAwait(false);
@@ -224,7 +225,10 @@ public sealed class RemotePhysicalVolumeIo : IPhysicalVolumeIo
         }
         catch (Exception e)
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
+            if (stream is not null)
+                await stream.DisposeAsync().ConfigureAwait(false);
+            else
+                socket.Dispose();
             if (e is ExtentRefusal)
                 throw;
             if (e is OperationCanceledException && !ct.IsCancellationRequested && !_closed.IsCancellationRequested)

@@ -1,0 +1,191 @@
+// The storage agent of a node: opens LVs as guest disks on this node. For each disk it asks the
+// coordinator for the LV (which fences older generations first), opens the LV's PVs itself
+// (local ones directly, remote ones over their extent servers), and maps the LV through a VG
+// view of its own whose metadata changes (mirror write intent, resync) are proposed to the
+// coordinator. Versions the coordinator publishes are adopted, so a grown LV is seen at once.
+// The data path never goes through the coordinator: a disk keeps working while it moves.
+using Akka.Actor;
+using Tern.Cluster.Protocol;
+using Tern.Storage;
+using Tern.Storage.Format;
+using Tern.Storage.Remote;
+
+namespace Tern.Cluster.Storage;
+
+/// <summary>Opens cluster LVs as guest disks on this node.</summary>
+public sealed class StorageAgent : IAsyncDisposable
+{
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ActorSystem, StorageAgent> Agents = [];
+
+    private readonly NodeStorage _local;
+    private readonly IActorRef _coordinator;
+    private readonly RemoteIoOptions? _remoteIo;
+    private readonly TimeSpan _timeout;
+    private readonly List<GuestDisk> _disks = [];
+    private readonly SemaphoreSlim _adopting = new(1, 1);
+
+    /// <summary>Creates the agent of the node of <paramref name="local"/>, which reaches the coordinator through <paramref name="coordinator"/> (its singleton proxy).</summary>
+    public StorageAgent(NodeStorage local, IActorRef coordinator, RemoteIoOptions? remoteIo = null, TimeSpan? timeout = null)
+    {
+        _local = local;
+        _coordinator = coordinator;
+        _remoteIo = remoteIo;
+        _timeout = timeout ?? TimeSpan.FromSeconds(10);
+    }
+
+    /// <summary>The agent registered for <paramref name="system"/> by the node's composition, or null.</summary>
+    public static StorageAgent? For(ActorSystem system) => Agents.TryGetValue(system, out var agent) ? agent : null;
+
+    /// <summary>Registers <paramref name="agent"/> as the one of <paramref name="system"/>.</summary>
+    public static void Register(ActorSystem system, StorageAgent agent) => Agents.AddOrUpdate(system, agent);
+
+    /// <summary>The node's storage.</summary>
+    public NodeStorage Node => _local;
+
+    /// <summary>The disks open on this node.</summary>
+    public IReadOnlyList<GuestDisk> Disks
+    {
+        get
+        {
+            lock (_disks)
+                return [.. _disks];
+        }
+    }
+
+    /// <summary>
+    /// Opens LV <paramref name="lv"/> (VG/LV or lv:VG/LV) as the disk of generation
+    /// <paramref name="generation"/> of VM <paramref name="vmId"/>. Throws
+    /// <see cref="StorageException"/> with the coordinator's reason when it refuses (a newer
+    /// generation holds the LV, another VM uses it, no copy of some extent is reachable).
+    /// </summary>
+    public async Task<GuestDisk> OpenGuestDiskAsync(string lv, string vmId, long generation, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(lv);
+        string name = lv.StartsWith("lv:", StringComparison.Ordinal) ? lv[3..] : lv;
+        var reply = await AskCoordinatorAsync(new OpenLvForGuest(name, vmId, generation, _local.Host), ct).ConfigureAwait(false);
+        var granted = reply switch
+        {
+            LvGranted g => g,
+            StorageRefused r => throw new StorageException(r.Reason),
+            _ => throw new StorageException($"the storage coordinator answered {reply.GetType().Name} to an open of {name}"),
+        };
+        var md = VgMetadataJson.Deserialize(granted.MetadataJson);
+        var servers = granted.Servers.ToDictionary(s => s.Host);
+        var pvs = new Dictionary<Guid, PhysicalVolume>();
+        VolumeGroup? view = null;
+        try
+        {
+            var entry = md.Lvs.First(l => l.Id == granted.LvId);
+            foreach (var id in entry.Segments.SelectMany(s => s.Areas).Select(a => a.Pv).Distinct())
+            {
+                if (await TryOpenPvAsync(md, id, servers, ct).ConfigureAwait(false) is { } pv)
+                    pvs[id] = pv;
+            }
+            view = VolumeGroup.OpenView(md, pvs, new CoordinatorCommitter(this, md.Name));
+            var volume = view.OpenLv(entry.Name);
+            volume.Writer = new WriterId(granted.LvId, generation);
+            var disk = new GuestDisk(this, name, vmId, generation, view, volume, pvs, servers);
+            lock (_disks)
+                _disks.Add(disk);
+            return disk;
+        }
+        catch
+        {
+            view?.Dispose();
+            foreach (var pv in pvs.Values)
+                pv.Dispose();
+            _coordinator.Tell(new CloseLvForGuest(name, vmId, generation));
+            throw;
+        }
+    }
+
+    // Opens one PV of the VG as this node reaches it; null when its node is not reachable (a
+    // mirror leg there is degraded, which the LV's write path records).
+    private async Task<PhysicalVolume?> TryOpenPvAsync(VgMetadata md, Guid id, IReadOnlyDictionary<string, ExtentServerInfo> servers, CancellationToken ct)
+    {
+        var entry = md.Pvs.First(p => p.Id == id);
+        if (!servers.TryGetValue(entry.Host, out var server) || server.Pvs.FirstOrDefault(p => p.Id == id) is not { } info)
+            return null;
+        try
+        {
+            return await ClusterPvProvider.OpenPvAsync(_local, server, info, _remoteIo, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or StorageException)
+        {
+            return null;
+        }
+    }
+
+    internal async Task<object> AskCoordinatorAsync(object message, CancellationToken ct)
+    {
+        try
+        {
+            return await _coordinator.Ask<object>(message, _timeout, ct).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException e)
+        {
+            throw new IOException($"the storage coordinator did not answer in {_timeout.TotalSeconds:0} s", e);
+        }
+    }
+
+    /// <summary>
+    /// Takes a newer version of a VG into every disk open on it. Extents an LV gained are
+    /// prepared first: their checksum tags re-read (the coordinator reset them) and PVs the disk
+    /// had no use for until now opened.
+    /// </summary>
+    public async Task AdoptAsync(VgMetadata md, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(md);
+        await _adopting.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            foreach (var disk in Disks.Where(d => d.View.Metadata.Id == md.Id && d.View.Metadata.Seqno < md.Seqno))
+                await disk.AdoptAsync(md, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _adopting.Release();
+        }
+    }
+
+    internal async Task<PhysicalVolume?> OpenForAsync(GuestDisk disk, VgMetadata md, Guid id, CancellationToken ct) =>
+        await TryOpenPvAsync(md, id, disk.Servers, ct).ConfigureAwait(false);
+
+    /// <summary>Tells the coordinator again which LVs this node's guests hold (after the coordinator moved, it knows none).</summary>
+    public void Reassert(IActorRef? replyTo = null)
+    {
+        foreach (var d in Disks)
+            _coordinator.Tell(new OpenLvForGuest(d.Lv, d.VmId, d.Generation, _local.Host), replyTo ?? ActorRefs.NoSender);
+    }
+
+    internal void Closed(GuestDisk disk)
+    {
+        lock (_disks)
+            _disks.Remove(disk);
+        _coordinator.Tell(new CloseLvForGuest(disk.Lv, disk.VmId, disk.Generation));
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var d in Disks)
+            await d.DisposeAsync().ConfigureAwait(false);
+        _adopting.Dispose();
+    }
+
+    // A view's commits, proposed to the coordinator as compare-and-swap on the seqno.
+    private sealed class CoordinatorCommitter(StorageAgent agent, string vg) : IVgCommitter
+    {
+        public async Task<VgMetadata> ProposeAsync(VgMetadata current, VgMetadata next, CancellationToken ct)
+        {
+            var reply = await agent.AskCoordinatorAsync(new ProposeVgMetadata(vg, current.Seqno, VgMetadataJson.Serialize(next)), ct).ConfigureAwait(false);
+            return reply switch
+            {
+                VgMetadataCommitted c => VgMetadataJson.Deserialize(c.MetadataJson),
+                VgMetadataConflict c => throw new MetadataConflictException(VgMetadataJson.Deserialize(c.NewerJson)),
+                StorageRefused r => throw new StorageException(r.Reason),
+                _ => throw new StorageException($"the storage coordinator answered {reply.GetType().Name} to a metadata proposal"),
+            };
+        }
+    }
+}

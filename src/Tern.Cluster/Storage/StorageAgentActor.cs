@@ -1,0 +1,55 @@
+// The actor face of a node's storage agent, at /user/storage-agent: it subscribes to the
+// coordinator's `tern-storage` topic and hands every published VG version to the agent, and
+// reminds the coordinator every few seconds of the LVs this node's guests hold (a coordinator
+// that just took over knows none).
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Tern.Cluster.Protocol;
+using Tern.Storage;
+
+namespace Tern.Cluster.Storage;
+
+/// <summary>Feeds a node's <see cref="StorageAgent"/> from the cluster.</summary>
+public sealed class StorageAgentActor : ReceiveActor, IWithTimers
+{
+    /// <summary>Its name under /user.</summary>
+    public const string Name = "storage-agent";
+
+    private static readonly TimeSpan ReassertInterval = TimeSpan.FromSeconds(3);
+
+    /// <summary>Creates the actor for <paramref name="agent"/>.</summary>
+    public StorageAgentActor(StorageAgent agent)
+    {
+        var log = Context.GetLogger();
+        Receive<SubscribeAck>(_ => { });
+        Receive<VgMetadataChanged>(c =>
+        {
+            var md = VgMetadataJson.Deserialize(c.MetadataJson);
+            agent.AdoptAsync(md).ContinueWith(
+                t => log.Warning("storage agent: adopting {0} seqno {1} failed: {2}", c.Vg, md.Seqno, t.Exception?.GetBaseException().Message),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        });
+        Receive<Reassert>(_ => agent.Reassert(Self));
+        Receive<LvGranted>(_ => { });
+        Receive<StorageRefused>(r => log.Warning("storage agent: {0}", r.Reason));
+    }
+
+    /// <inheritdoc/>
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc/>
+    protected override void PreStart()
+    {
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(StorageCoordinator.Topic, Self));
+        Timers.StartPeriodicTimer("reassert", Reassert.Instance, ReassertInterval);
+    }
+
+    /// <summary>Props for the actor.</summary>
+    public static Props Props(StorageAgent agent) => Akka.Actor.Props.Create(() => new StorageAgentActor(agent));
+
+    private sealed class Reassert : INoSerializationVerificationNeeded
+    {
+        public static readonly Reassert Instance = new();
+    }
+}

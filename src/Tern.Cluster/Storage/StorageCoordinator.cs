@@ -1,0 +1,403 @@
+// The storage coordinator: a cluster singleton and the only writer of VG metadata. It finds
+// every node's extent server (cluster membership + GetExtentServer), opens every PV (local ones
+// directly, remote ones over TCP) into one StoragePool, and serves:
+// - storage verbs (`tern pv|vg|lv|pvmove`), run one at a time through the CLI's command tree on
+//   that pool, so their output is the same as on one node;
+// - metadata proposals of the storage agents' VG views, as compare-and-swap on the seqno;
+// - guest opens of LVs, which fence the LV at the guest's generation on every reachable extent
+//   server before the LV is handed out.
+// Every commit is published on the `tern-storage` topic. When its node dies the singleton starts
+// elsewhere and reopens the VGs from the PVs (the highest complete seqno wins, as on one node).
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Tern.Cluster.Protocol;
+using Tern.Storage;
+using Tern.Storage.Format;
+using Tern.Storage.Remote;
+
+namespace Tern.Cluster.Storage;
+
+/// <summary>Registry key of the storage coordinator singleton's proxy.</summary>
+public sealed class StorageCoordinatorProxy;
+
+/// <summary>The storage coordinator singleton.</summary>
+public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
+{
+    /// <summary>The singleton's name.</summary>
+    public const string Name = "storage-coordinator";
+
+    /// <summary>The DistributedPubSub topic of <see cref="VgMetadataChanged"/>.</summary>
+    public const string Topic = "tern-storage";
+
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly NodeStorage _local;
+    private readonly StorageVerbRunner? _verbs;
+    private readonly StorageCoordinatorOptions _options;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<string, ExtentServerInfo> _servers = [];
+    private readonly Dictionary<Guid, string> _openedAt = []; // PV id -> the endpoint it was opened through
+    private readonly Dictionary<Guid, GuestOpen> _opens = [];
+    private readonly Dictionary<Guid, long> _published = []; // VG id -> last published seqno
+    private readonly Queue<(RunStorageVerb Verb, IActorRef ReplyTo)> _queue = new();
+    private readonly Func<ExtentServerInfo, PvInfo, CancellationToken, Task<PhysicalVolume>> _openPv;
+    private readonly RemoteIoOptions? _remoteIo;
+    private readonly ActorSystem _system;
+    private IReadOnlyDictionary<string, ExtentServerInfo> _serverView = new Dictionary<string, ExtentServerInfo>();
+    private StoragePool? _pool;
+    private bool _verbRunning;
+    private bool _discovering;
+    private bool _ready;
+
+    private sealed record GuestOpen(string Lv, Guid LvId, string VmId, long Generation, string Host);
+
+    /// <summary>Creates the coordinator on the node of <paramref name="local"/>.</summary>
+    public StorageCoordinator(NodeStorage local, StorageVerbRunner? verbs, StorageCoordinatorOptions options)
+    {
+        _local = local;
+        _verbs = verbs;
+        _options = options;
+        _system = Context.System;
+        _remoteIo = options.RemoteIo;
+        _openPv = (server, pv, ct) => ClusterPvProvider.OpenPvAsync(local, server, pv, _remoteIo, ct);
+        Receive<Discover>(_ => StartDiscovery());
+        Receive<Discovered>(OnDiscovered);
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    /// <inheritdoc/>
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc/>
+    public IStash Stash { get; set; } = null!;
+
+    /// <inheritdoc/>
+    protected override void PreStart()
+    {
+        // The pool owns the provider.
+        _pool = StoragePool.OpenAsync(new ClusterPvProvider(_local, () => Volatile.Read(ref _serverView), AskServerAsync, _remoteIo)).GetAwaiter().GetResult();
+        Timers.StartPeriodicTimer("discover", Discover.Instance, TimeSpan.Zero, _options.DiscoveryInterval);
+    }
+
+    /// <inheritdoc/>
+    protected override void PostStop() => _pool?.Dispose();
+
+    private void Ready()
+    {
+        Receive<Discover>(_ => StartDiscovery());
+        Receive<Discovered>(OnDiscovered);
+        Receive<RunStorageVerb>(v =>
+        {
+            _queue.Enqueue((v, Sender));
+            RunNextVerb();
+        });
+        Receive<VerbDone>(d =>
+        {
+            d.ReplyTo.Tell(d.Result);
+            _verbRunning = false;
+            PublishChanges();
+            RunNextVerb();
+        });
+        ReceiveAsync<ProposeVgMetadata>(OnProposeAsync);
+        ReceiveAsync<OpenLvForGuest>(OnOpenAsync);
+        Receive<CloseLvForGuest>(c =>
+        {
+            if (_opens.Values.FirstOrDefault(o => o.Lv == c.Lv && o.VmId == c.VmId && o.Generation == c.Generation) is { } open)
+                _opens.Remove(open.LvId);
+            Sender.Tell(new LvClosed(c.Lv));
+        });
+        Receive<GetExtentServer>(_ => Sender.Tell(new StorageRefused("ask a node's extent server, not the coordinator")));
+    }
+
+    // ---- discovery ----
+
+    private void StartDiscovery()
+    {
+        if (_discovering)
+            return;
+        _discovering = true;
+        var members = Akka.Cluster.Cluster.Get(Context.System).State.Members
+            .Where(m => m.Status == MemberStatus.Up || m.Status == MemberStatus.Joining || m.Status == MemberStatus.WeaklyUp)
+            .Select(m => m.Address.ToString()).ToList();
+        var unreachable = Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
+        var system = Context.System;
+        DiscoverAsync(system, [.. members.Where(m => !unreachable.Contains(m))]).PipeTo(Self);
+    }
+
+    private static async Task<Discovered> DiscoverAsync(ActorSystem system, IReadOnlyList<string> members)
+    {
+        var asks = members.Select(async m =>
+        {
+            try
+            {
+                return await system.ActorSelection(ExtentServerActor.PathOf(m)).Ask<ExtentServerInfo>(new GetExtentServer(), TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
+            {
+                return null;
+            }
+        });
+        return new Discovered([.. (await Task.WhenAll(asks).ConfigureAwait(false)).OfType<ExtentServerInfo>()]);
+    }
+
+    private void OnDiscovered(Discovered d)
+    {
+        foreach (var info in d.Servers)
+            _servers[info.Host] = info;
+        Volatile.Write(ref _serverView, new Dictionary<string, ExtentServerInfo>(_servers));
+        // Opening PVs (remote connects, tag recovery) is I/O: done off the actor's thread, then
+        // the round ends; the first round that ends makes the coordinator ready.
+        var pool = _pool!;
+        var toOpen = d.Servers.SelectMany(s => s.Pvs.Select(p => (Server: s, Pv: p)))
+            .Where(x => !_openedAt.TryGetValue(x.Pv.Id, out var ep) || ep != x.Server.Endpoint || pool.Pvs.FirstOrDefault(p => p.Id == x.Pv.Id) is not { Failed: false })
+            .ToList();
+        foreach (var (server, pv) in toOpen)
+            _openedAt[pv.Id] = server.Endpoint;
+        OpenPvsAsync(toOpen).PipeTo(Self, success: problems => new PvsOpened(problems), failure: e => new PvsOpened([e.GetBaseException().Message]));
+        Become(Opening);
+    }
+
+    private void Opening()
+    {
+        Receive<PvsOpened>(p =>
+        {
+            foreach (string problem in p.Problems)
+                _log.Warning("storage coordinator: {0}", problem);
+            _discovering = false;
+            if (!_ready)
+            {
+                _ready = true;
+                _log.Info("storage coordinator ready on {0}: {1} extent server(s), {2} PV(s)", _local.Host, _servers.Count, _pool!.Pvs.Count);
+            }
+            Become(Ready);
+            Stash.UnstashAll();
+        });
+        Receive<Discover>(_ => { });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private async Task<IReadOnlyList<string>> OpenPvsAsync(IReadOnlyList<(ExtentServerInfo Server, PvInfo Pv)> pvs)
+    {
+        var problems = new List<string>();
+        foreach (var (server, info) in pvs)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(AskTimeout);
+                var pv = await _openPv(server, info, timeout.Token).ConfigureAwait(false);
+                _pool!.AddPv(pv, replace: true);
+            }
+            catch (Exception e) when (e is IOException or StorageException or OperationCanceledException or UnauthorizedAccessException)
+            {
+                problems.Add($"{server.Host}:{info.Path}: {e.Message}");
+            }
+        }
+        return problems;
+    }
+
+    // Called from verbs, which run off the actor's thread: reads only the published view of the servers.
+    private async Task<object> AskServerAsync(string host, object message, CancellationToken ct)
+    {
+        if (!Volatile.Read(ref _serverView).TryGetValue(host, out var server))
+            throw new StorageException($"no node named {host} serves storage in the cluster");
+        try
+        {
+            return await _system.ActorSelection(ExtentServerActor.PathOf(server.Address)).Ask<object>(message, AskTimeout, ct).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            throw new StorageException($"the extent server of {host} did not answer in {AskTimeout.TotalSeconds:0} s");
+        }
+    }
+
+    // ---- verbs ----
+
+    private void RunNextVerb()
+    {
+        if (_verbRunning || _queue.Count == 0)
+            return;
+        var (verb, replyTo) = _queue.Dequeue();
+        if (_verbs is null)
+        {
+            replyTo.Tell(new StorageVerbResult(2, "", "this node cannot run storage verbs (it was started without the tern command tree)\n"));
+            RunNextVerb();
+            return;
+        }
+        if (GuestUse.Refusal(verb.Args, _opens.Values.Select(o => (o.Lv, o.LvId, o.VmId, o.Host)).ToList(), _pool!) is { } reason)
+        {
+            replyTo.Tell(new StorageVerbResult(2, "", reason + "\n"));
+            RunNextVerb();
+            return;
+        }
+        _verbRunning = true;
+        var busy = _opens.Keys.ToHashSet();
+        var pool = _pool!;
+        var runner = _verbs;
+        RunVerbAsync(runner, pool, verb.Args, busy).PipeTo(Self,
+            success: r => new VerbDone(r, replyTo),
+            failure: e => new VerbDone(new StorageVerbResult(1, "", $"{e.GetBaseException().Message}\n"), replyTo));
+    }
+
+    private static async Task<StorageVerbResult> RunVerbAsync(StorageVerbRunner runner, StoragePool pool, IReadOnlyList<string> args, HashSet<Guid> busy)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        try
+        {
+            // Guests elsewhere may have written LVs since this node read their checksum tags.
+            foreach (var vg in pool.OpenVgs)
+                await vg.ReloadTagsAsync([.. vg.Metadata.Lvs.Select(l => l.Id).Where(id => !busy.Contains(id))]).ConfigureAwait(false);
+            int code = await runner(pool, args, stdout, stderr, CancellationToken.None).ConfigureAwait(false);
+            return new StorageVerbResult(code, stdout.ToString(), stderr.ToString());
+        }
+        catch (Exception e) when (e is StorageException or IOException)
+        {
+            await stderr.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return new StorageVerbResult(e is StorageException ? 2 : 1, stdout.ToString(), stderr.ToString());
+        }
+    }
+
+    // ---- metadata proposals ----
+
+    private async Task OnProposeAsync(ProposeVgMetadata p)
+    {
+        var sender = Sender;
+        try
+        {
+            var proposed = VgMetadataJson.Deserialize(p.MetadataJson);
+            var vg = await _pool!.OpenVgAsync(p.Vg).ConfigureAwait(false);
+            if (proposed.Id != vg.Metadata.Id)
+                throw new StorageException($"the proposal is for another volume group named {p.Vg}");
+            var committed = await vg.CommitAsync(md => md.Seqno != p.BaseSeqno ? throw new MetadataConflictException(md) : proposed).ConfigureAwait(false);
+            sender.Tell(new VgMetadataCommitted(p.Vg, VgMetadataJson.Serialize(committed)));
+            PublishChanges();
+        }
+        catch (MetadataConflictException e)
+        {
+            sender.Tell(new VgMetadataConflict(p.Vg, VgMetadataJson.Serialize(e.Newer)));
+        }
+        catch (Exception e) when (e is StorageException or IOException)
+        {
+            sender.Tell(new StorageRefused(e.Message));
+        }
+    }
+
+    private void PublishChanges()
+    {
+        var mediator = DistributedPubSub.Get(Context.System).Mediator;
+        foreach (var vg in _pool!.OpenVgs)
+        {
+            var md = vg.Metadata;
+            if (_published.TryGetValue(md.Id, out long seqno) && seqno >= md.Seqno)
+                continue;
+            _published[md.Id] = md.Seqno;
+            mediator.Tell(new Publish(Topic, new VgMetadataChanged(md.Name, VgMetadataJson.Serialize(md))));
+        }
+    }
+
+    // ---- guest opens ----
+
+    private async Task OnOpenAsync(OpenLvForGuest o)
+    {
+        var sender = Sender;
+        try
+        {
+            sender.Tell(await GrantAsync(o).ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is StorageException or IOException)
+        {
+            sender.Tell(new StorageRefused(e.Message));
+        }
+    }
+
+    private async Task<object> GrantAsync(OpenLvForGuest o)
+    {
+        int slash = o.Lv.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || slash == o.Lv.Length - 1)
+            return new StorageRefused($"'{o.Lv}' is not a logical volume; expected VG/LV");
+        var vg = await _pool!.OpenVgAsync(o.Lv[..slash]).ConfigureAwait(false);
+        var md = vg.Metadata;
+        string lvName = o.Lv[(slash + 1)..];
+        var entry = md.FindLv(lvName);
+        if (entry is null)
+        {
+            return md.FindThin(lvName) is not null || md.FindPool(lvName) is not null
+                ? new StorageRefused($"{o.Lv} is a thin volume or pool; cluster guest disks are linear, striped or mirrored LVs")
+                : new StorageRefused($"logical volume {o.Lv} not found");
+        }
+        if (md.FindStore(entry.Id) is not null || md.ThinPools?.Any(p => p.DataLv == entry.Id || p.MetaLv == entry.Id) == true)
+            return new StorageRefused($"{o.Lv} has snapshots or belongs to a thin pool; cluster guest disks are plain linear, striped or mirrored LVs");
+        if (_opens.TryGetValue(entry.Id, out var held))
+        {
+            if (held.VmId != o.VmId)
+                return new StorageRefused($"{o.Lv} is in use by VM {held.VmId} (generation {held.Generation} on {held.Host})");
+            if (held.Generation > o.Generation)
+                return new StorageRefused($"{o.Lv} is held by generation {held.Generation} of VM {o.VmId}; generation {o.Generation} is stale");
+        }
+        if (Unreachable(vg, entry) is { } missing)
+            return new StorageRefused($"{o.Lv}: no reachable copy of {missing}");
+
+        // Fence first: from here on no older generation can write on any reachable server.
+        var fences = await Task.WhenAll(_servers.Values.Select(async s =>
+        {
+            try
+            {
+                return await Context.System.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(entry.Id, o.Generation), AskTimeout).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
+            {
+                return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
+            }
+        })).ConfigureAwait(false);
+        if (fences.OfType<LvFenced>().FirstOrDefault(f => f.Generation > o.Generation) is { } newer)
+            return new StorageRefused($"{o.Lv} is fenced at generation {newer.Generation} on {newer.Host}; generation {o.Generation} of VM {o.VmId} is stale");
+        _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, o.Generation, o.Host);
+        return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values]);
+    }
+
+    // The first run of extents that has no copy on a working PV, or null.
+    private static string? Unreachable(VolumeGroup vg, LvEntry lv)
+    {
+        foreach (var seg in lv.Segments)
+        {
+            bool Present(AreaEntry a) => vg.Pvs.TryGetValue(a.Pv, out var pv) && !pv.Failed;
+            bool ok = seg.Type == SegmentType.Mirror
+                ? seg.Areas.Any(a => Present(a) && !a.Stale)
+                : seg.Areas.All(Present);
+            if (!ok)
+            {
+                var lost = seg.Areas.First(a => !Present(a));
+                string where = vg.Metadata.Pvs.FirstOrDefault(p => p.Id == lost.Pv) is { } e ? $"{e.Path} on {e.Host}" : lost.Pv.ToString();
+                return $"extents {seg.StartExtent}-{seg.StartExtent + seg.Extents - 1} ({where} is unreachable)";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Props for the singleton on the node of <paramref name="local"/>.</summary>
+    public static Props Props(NodeStorage local, StorageVerbRunner? verbs, StorageCoordinatorOptions? options = null) =>
+        Akka.Actor.Props.Create(() => new StorageCoordinator(local, verbs, options ?? new StorageCoordinatorOptions()));
+
+    private sealed class Discover : INoSerializationVerificationNeeded
+    {
+        public static readonly Discover Instance = new();
+    }
+
+    private sealed record Discovered(IReadOnlyList<ExtentServerInfo> Servers) : INoSerializationVerificationNeeded;
+
+    private sealed record PvsOpened(IReadOnlyList<string> Problems) : INoSerializationVerificationNeeded;
+
+    private sealed record VerbDone(StorageVerbResult Result, IActorRef ReplyTo) : INoSerializationVerificationNeeded;
+}
+
+/// <summary>Knobs of the storage coordinator and agents.</summary>
+public sealed record StorageCoordinatorOptions
+{
+    /// <summary>How often extent servers are (re)discovered: 1 s finds a joined or returned node quickly at the cost of one small Ask per node.</summary>
+    public TimeSpan DiscoveryInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Options of the remote PV connections (null: the defaults, a 5 s request timeout).</summary>
+    public RemoteIoOptions? RemoteIo { get; init; }
+}
