@@ -274,23 +274,39 @@ public sealed partial class PhysicalVolume : IDisposable
     }
 
     // The rest of ReadBlocksAsync once the read of the piece at `at` did not complete at once.
+    // Such an io answers asynchronously (a remote PV): the remaining pieces are all asked for
+    // now, so they travel pipelined instead of one round trip each, and each is verified as it
+    // arrives. Every read is awaited before returning, so none still fills the caller's buffer.
     private async ValueTask<List<int>?> ReadBlocksPendingAsync(ValueTask pending, long dataOffset, Memory<byte> buffer, bool verify, int at, List<int>? bad, CancellationToken ct)
     {
         long first = dataOffset / BlockSize;
         int count = buffer.Length / BlockSize;
         int piece = verify ? PieceBlocks : count;
-        await pending.ConfigureAwait(false);
-        while (true)
+        var reads = new List<(Task Read, int At)> { (pending.AsTask(), at) };
+        for (int next = at + piece; next < count; next += piece)
         {
-            int n = Math.Min(piece, count - at);
-            if (Verify(buffer.Span.Slice(at * BlockSize, n * BlockSize), first + at, at, n, verify) is { } found)
-                (bad ??= []).AddRange(found);
-            at += piece;
-            if (at >= count)
-                return bad;
-            n = Math.Min(piece, count - at);
-            await Io.ReadAsync(Label.DataOffset + dataOffset + ((long)at * BlockSize), buffer.Slice(at * BlockSize, n * BlockSize), ct).ConfigureAwait(false);
+            int n = Math.Min(piece, count - next);
+            reads.Add((Io.ReadAsync(Label.DataOffset + dataOffset + ((long)next * BlockSize), buffer.Slice(next * BlockSize, n * BlockSize), ct).AsTask(), next));
         }
+        Exception? error = null;
+        foreach (var (read, from) in reads)
+        {
+            try
+            {
+                await read.ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                error ??= e;
+                continue;
+            }
+            int n = Math.Min(piece, count - from);
+            if (error is null && Verify(buffer.Span.Slice(from * BlockSize, n * BlockSize), first + from, from, n, verify) is { } found)
+                (bad ??= []).AddRange(found);
+        }
+        if (error is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        return bad;
     }
 
     // 64 KiB: small enough that a piece just copied out of the page cache is still in L2 when

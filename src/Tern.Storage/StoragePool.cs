@@ -111,7 +111,15 @@ public sealed class StoragePool : IDisposable
     {
         var pv = await _provider.CreateAsync(path, size, host, ct).ConfigureAwait(false);
         lock (_pvs)
+        {
+            // A cluster provider may have found the new PV on its node meanwhile: keep one instance.
+            if (_pvs.FirstOrDefault(p => p.Id == pv.Id && !p.Failed) is { } found)
+            {
+                pv.Dispose();
+                return found;
+            }
             _pvs.Add(pv);
+        }
         return pv;
     }
 

@@ -19,12 +19,9 @@ public sealed partial class VolumeGroup
     /// <summary>Default pvmove checkpoint: 16 extents (64 MiB at the default extent size).</summary>
     public const int DefaultMoveChunkExtents = 16;
 
-    /// <summary>
-    /// Changes the number of copies of a linear or mirrored LV to <paramref name="copies"/>
-    /// (1 = linear). New legs are synchronised before they serve reads; dropping legs is immediate.
-    /// Running it again after an interruption finishes the synchronisation.
-    /// </summary>
-    public async Task<LvEntry> ConvertMirrorsAsync(string name, int copies, IProgress<CopyProgress>? progress = null, CancellationToken ct = default)
+    // Changes the number of copies of one LV (see ConvertMirrorsAsync, which also converts the
+    // snapshot store of an origin).
+    private async Task<LvEntry> ConvertOneAsync(string name, int copies, IProgress<CopyProgress>? progress, CancellationToken ct)
     {
         if (copies < 1)
             throw new StorageException($"--mirrors {copies}: a volume needs at least one copy");

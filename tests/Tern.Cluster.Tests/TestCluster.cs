@@ -26,7 +26,7 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public IReadOnlyList<ActorSystem> Systems => _hosts.Select(h => h.Services.GetRequiredService<ActorSystem>()).ToList();
 
-    public static async Task<TestCluster> StartAsync(string dataDir, int nodes = 3, ulong memoryBudgetMib = 512)
+    public static async Task<TestCluster> StartAsync(string dataDir, int nodes = 3, ulong memoryBudgetMib = 512, Func<TernNodeOptions, TernNodeOptions>? configure = null)
     {
         var cluster = new TestCluster(dataDir);
         var ports = Enumerable.Range(0, nodes).Select(_ => FreePort()).ToList();
@@ -48,6 +48,7 @@ internal sealed class TestCluster : IAsyncDisposable
                     GuestTimeout = TimeSpan.FromSeconds(10),
                     FastTimings = true,
                 };
+                options = configure?.Invoke(options) ?? options;
                 var builder = Host.CreateApplicationBuilder();
                 builder.Logging.ClearProviders();
                 if (Environment.GetEnvironmentVariable("TERN_TEST_LOG") is not null)

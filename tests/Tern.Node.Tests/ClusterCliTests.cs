@@ -1,4 +1,5 @@
 // `tern vm ...` and `tern host list` against an in-process node's API.
+using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
@@ -68,6 +69,34 @@ public sealed class ClusterCliTests : IAsyncLifetime
         Assert.Equal((2, "tern: no VM named 'web1'"), (missing.Code, missing.Error.Trim()));
         var hosts = JsonDocument.Parse((await Tern("host", "list", "--json")).Output).RootElement;
         Assert.Equal("solo", hosts[0].GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task Vm_show_prints_where_it_runs_its_generation_and_restarts_and_a_bad_lv_disk_is_refused()
+    {
+        string kernel = Path.Combine(_dir, "ticker.elf");
+        await File.WriteAllBytesAsync(kernel, TickerGuest.Elf());
+        Assert.Equal(0, (await Tern("vm", "create", "--name", "s1", "--mem", "64M", "--kernel", kernel)).Code);
+        var shown = await Tern("vm", "show", "s1");
+        Assert.Equal(0, shown.Code);
+        string[] lines = shown.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("Host:         solo", lines);
+        Assert.Contains("Generation:   1", lines);
+        Assert.Contains("Restarts:     0", lines);
+        Assert.Contains("Last restart: -", lines);
+        Assert.Contains("Disks:        -", lines);
+        var json = JsonDocument.Parse((await Tern("vm", "show", "s1", "--json")).Output).RootElement;
+        Assert.Equal((0, JsonValueKind.Null), (json.GetProperty("restarts").GetInt32(), json.GetProperty("lastRestartReason").ValueKind));
+
+        // A malformed lv: disk is refused by the CLI before anything is sent, and by the API too.
+        var bad = await Tern("vm", "create", "--name", "s2", "--mem", "64M", "--kernel", kernel, "--disk", "lv:vg0");
+        Assert.Equal((2, "", "tern vm create: disk 'lv:vg0': a logical volume is written lv:VG/LV, such as lv:vg0/disk1"), (bad.Code, bad.Output, bad.Error.Trim()));
+        using var http = new HttpClient { BaseAddress = new Uri(_api) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "t");
+        using var answer = await http.PostAsJsonAsync("/api/vms", new { name = "s2", kernel, memoryBytes = 64L << 20, disks = new[] { "lv:vg0/bad name" } });
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, answer.StatusCode);
+        Assert.Contains("logical volume 'bad name' is not a valid name", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal((2, "tern: no VM named 's2'"), ((await Tern("vm", "show", "s2")).Code, (await Tern("vm", "show", "s2")).Error.Trim()));
     }
 
     [Fact]

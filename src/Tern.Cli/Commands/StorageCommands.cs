@@ -491,8 +491,12 @@ public static partial class StorageCommands
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
+            var originOf = group.Metadata.FindThin(lvName)?.Origin is { } o && group.Metadata.FindLv(o) is { } lv ? lv : null;
+            string? store = originOf is null ? null : group.Metadata.FindStore(originOf.Id)?.Name;
             await group.RemoveLvAsync(lvName, ct).ConfigureAwait(false);
             output.WriteLine($"Logical volume \"{vgName}/{lvName}\" successfully removed.");
+            if (store is not null && group.Metadata.FindStore(originOf!.Id) is null)
+                output.WriteLine($"That was the last snapshot of {vgName}/{originOf.Name}: its snapshot store {store} is dissolved and its blocks are back in {originOf.Name}'s own extents.");
             return 0;
         });
         return remove;

@@ -38,7 +38,7 @@ public static class TernAkkaHosting
                 SplitBrainResolver = new KeepMajorityOption(),
             })
             .WithSingleton<SchedulerProxy>(ActorNames.Scheduler, Scheduler.Props(), new ClusterSingletonOptions(), createProxyToo: true)
-            .WithSingleton<StorageCoordinatorProxy>(StorageCoordinator.Name, StorageCoordinator.Props(storage, options.StorageVerbs), new ClusterSingletonOptions(), createProxyToo: true)
+            .WithSingleton<StorageCoordinatorProxy>(StorageCoordinator.Name, StorageCoordinator.Props(storage, options.StorageVerbs, options.StorageCoordinator), new ClusterSingletonOptions(), createProxyToo: true)
             .WithShardRegion<VmControllerRegion>(
                 ActorNames.VmShardType,
                 (system, registry) =>
@@ -63,19 +63,20 @@ public static class TernAkkaHosting
                 var capacity = new HostCapacity(options.NodeName, self.ToString(), options.MemoryBudgetBytes, options.Harts, 0, 0, Environment.ProcessId);
                 var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval, options.DataDir), ActorNames.HostAgent);
                 registry.Register<HostAgentKey>(agent);
+                var disks = StartStorage(system, registry, storage, self.ToString());
                 var hypervisor = system.ActorOf(
-                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname),
+                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname, disks),
                     ActorNames.Hypervisor);
                 registry.Register<HypervisorKey>(hypervisor);
-                StartStorage(system, registry, storage, self.ToString());
                 if (options.Seeds.Count == 0)
                     cluster.Join(self);
             });
     }
 
     // The node's share of the extent pool: its extent server (serving the PVs listed in its data
-    // dir), the actor the coordinator finds it through, and the agent that opens guest disks here.
-    private static void StartStorage(ActorSystem system, IActorRegistry registry, NodeStorage storage, string address)
+    // dir), the actor the coordinator finds it through, and the agent that opens guest disks here
+    // (returned as the hypervisor's source of lv:VG/LV disks).
+    private static AgentGuestDisks StartStorage(ActorSystem system, IActorRegistry registry, NodeStorage storage, string address)
     {
         foreach (string problem in storage.StartAsync().GetAwaiter().GetResult())
             system.Log.Warning("storage: {0}", problem);
@@ -84,6 +85,7 @@ public static class TernAkkaHosting
         var agent = new StorageAgent(storage, registry.Get<StorageCoordinatorProxy>());
         StorageAgent.Register(system, agent);
         system.ActorOf(StorageAgentActor.Props(agent), StorageAgentActor.Name);
+        return new AgentGuestDisks(agent, registry.Get<StorageCoordinatorProxy>());
     }
 
     // The extent server listens where remoting does (loopback by default); on a wildcard bind

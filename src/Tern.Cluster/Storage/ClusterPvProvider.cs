@@ -19,10 +19,13 @@ public sealed class ClusterPvProvider : IPvProvider
     private readonly ExtentServerAsk _ask;
     private readonly Func<IReadOnlyDictionary<string, ExtentServerInfo>> _servers;
     private readonly RemoteIoOptions? _remoteOptions;
+    private readonly Func<IPhysicalVolumeIo, IPhysicalVolumeIo>? _wrap;
 
     /// <summary>Creates the provider of the coordinator running on the node of <paramref name="local"/>.</summary>
-    public ClusterPvProvider(NodeStorage local, Func<IReadOnlyDictionary<string, ExtentServerInfo>> servers, ExtentServerAsk ask, RemoteIoOptions? remoteOptions = null)
+    public ClusterPvProvider(NodeStorage local, Func<IReadOnlyDictionary<string, ExtentServerInfo>> servers, ExtentServerAsk ask, RemoteIoOptions? remoteOptions = null,
+        Func<IPhysicalVolumeIo, IPhysicalVolumeIo>? wrap = null)
     {
+        _wrap = wrap;
         _local = local;
         _servers = servers;
         _ask = ask;
@@ -36,9 +39,12 @@ public sealed class ClusterPvProvider : IPvProvider
     public string DefaultHost => _local.Host;
 
     /// <summary>Opens one PV as node <paramref name="local"/> reaches it: directly when it is that node's, else through its extent server.</summary>
-    public static async Task<PhysicalVolume> OpenPvAsync(NodeStorage local, ExtentServerInfo server, PvInfo pv, RemoteIoOptions? options, CancellationToken ct)
+    public static async Task<PhysicalVolume> OpenPvAsync(NodeStorage local, ExtentServerInfo server, PvInfo pv, RemoteIoOptions? options,
+        Func<IPhysicalVolumeIo, IPhysicalVolumeIo>? wrap, CancellationToken ct)
     {
         var io = await OpenIoAsync(local, server, pv, options, ct).ConfigureAwait(false);
+        if (wrap is not null)
+            io = wrap(io);
         try
         {
             return await PhysicalVolume.OpenAsync(io, ct).ConfigureAwait(false);
@@ -89,12 +95,18 @@ public sealed class ClusterPvProvider : IPvProvider
     public async Task<PhysicalVolume> CreateAsync(string path, long size, string host, CancellationToken ct)
     {
         var servers = _servers();
+        // A node that joined a moment ago is found by the coordinator's next discovery round.
+        for (int i = 0; i < 30 && !servers.ContainsKey(host); i++)
+        {
+            await Task.Delay(100, ct).ConfigureAwait(false);
+            servers = _servers();
+        }
         if (!servers.TryGetValue(host, out var server))
             throw new StorageException($"no node named {host} serves storage in the cluster (nodes: {string.Join(", ", servers.Keys.Order(StringComparer.Ordinal))})");
         var reply = await _ask(host, new CreatePhysicalVolume(path, size), ct).ConfigureAwait(false);
         return reply switch
         {
-            PhysicalVolumeCreated created => await OpenPvAsync(_local, server, created.Pv, _remoteOptions, ct).ConfigureAwait(false),
+            PhysicalVolumeCreated created => await OpenPvAsync(_local, server, created.Pv, _remoteOptions, _wrap, ct).ConfigureAwait(false),
             StorageRefused refused => throw new StorageException(refused.Reason),
             _ => throw new StorageException($"{host} answered pv create with {reply.GetType().Name}"),
         };

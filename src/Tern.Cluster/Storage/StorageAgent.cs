@@ -104,11 +104,14 @@ public sealed class StorageAgent : IAsyncDisposable
     private async Task<PhysicalVolume?> TryOpenPvAsync(VgMetadata md, Guid id, IReadOnlyDictionary<string, ExtentServerInfo> servers, CancellationToken ct)
     {
         var entry = md.Pvs.First(p => p.Id == id);
-        if (!servers.TryGetValue(entry.Host, out var server) || server.Pvs.FirstOrDefault(p => p.Id == id) is not { } info)
+        if (!servers.TryGetValue(entry.Host, out var server))
             return null;
+        // The VG records a PV's path as host:path; the server's list may predate a PV created just now.
+        string path = entry.Path.StartsWith(entry.Host + ":", StringComparison.Ordinal) ? entry.Path[(entry.Host.Length + 1)..] : entry.Path;
+        var info = server.Pvs.FirstOrDefault(p => p.Id == id) ?? new PvInfo(id, entry.Host, path, 0);
         try
         {
-            return await ClusterPvProvider.OpenPvAsync(_local, server, info, _remoteIo, ct).ConfigureAwait(false);
+            return await ClusterPvProvider.OpenPvAsync(_local, server, info, _remoteIo, null, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or StorageException)
         {

@@ -38,7 +38,6 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
     private readonly StorageCoordinatorOptions _options;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, ExtentServerInfo> _servers = [];
-    private readonly Dictionary<Guid, string> _openedAt = []; // PV id -> the endpoint it was opened through
     private readonly Dictionary<Guid, GuestOpen> _opens = [];
     private readonly Dictionary<Guid, long> _published = []; // VG id -> last published seqno
     private readonly Queue<(RunStorageVerb Verb, IActorRef ReplyTo)> _queue = new();
@@ -50,6 +49,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
     private bool _verbRunning;
     private bool _discovering;
     private bool _ready;
+    private readonly DateTime _started = DateTime.UtcNow;
 
     private sealed record GuestOpen(string Lv, Guid LvId, string VmId, long Generation, string Host);
 
@@ -61,7 +61,12 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         _options = options;
         _system = Context.System;
         _remoteIo = options.RemoteIo;
-        _openPv = (server, pv, ct) => ClusterPvProvider.OpenPvAsync(local, server, pv, _remoteIo, ct);
+        _openPv = (server, pv, ct) => ClusterPvProvider.OpenPvAsync(local, server, pv, _remoteIo, options.WrapPvIo, ct);
+        Initial();
+    }
+
+    private void Initial()
+    {
         Receive<Discover>(_ => StartDiscovery());
         Receive<Discovered>(OnDiscovered);
         ReceiveAny(_ => Stash.Stash());
@@ -77,7 +82,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
     protected override void PreStart()
     {
         // The pool owns the provider.
-        _pool = StoragePool.OpenAsync(new ClusterPvProvider(_local, () => Volatile.Read(ref _serverView), AskServerAsync, _remoteIo)).GetAwaiter().GetResult();
+        _pool = StoragePool.OpenAsync(new ClusterPvProvider(_local, () => Volatile.Read(ref _serverView), AskServerAsync, _remoteIo, _options.WrapPvIo)).GetAwaiter().GetResult();
         Timers.StartPeriodicTimer("discover", Discover.Instance, TimeSpan.Zero, _options.DiscoveryInterval);
     }
 
@@ -139,7 +144,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
                 return null;
             }
         });
-        return new Discovered([.. (await Task.WhenAll(asks).ConfigureAwait(false)).OfType<ExtentServerInfo>()]);
+        return new Discovered([.. (await Task.WhenAll(asks).ConfigureAwait(false)).OfType<ExtentServerInfo>()], members.Count);
     }
 
     private void OnDiscovered(Discovered d)
@@ -151,11 +156,12 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         // the round ends; the first round that ends makes the coordinator ready.
         var pool = _pool!;
         var toOpen = d.Servers.SelectMany(s => s.Pvs.Select(p => (Server: s, Pv: p)))
-            .Where(x => !_openedAt.TryGetValue(x.Pv.Id, out var ep) || ep != x.Server.Endpoint || pool.Pvs.FirstOrDefault(p => p.Id == x.Pv.Id) is not { Failed: false })
+            .Where(x => pool.Pvs.FirstOrDefault(p => p.Id == x.Pv.Id) is not { Failed: false })
             .ToList();
-        foreach (var (server, pv) in toOpen)
-            _openedAt[pv.Id] = server.Endpoint;
-        OpenPvsAsync(toOpen).PipeTo(Self, success: problems => new PvsOpened(problems), failure: e => new PvsOpened([e.GetBaseException().Message]));
+        // Ready once every reachable member's server answered (a VG is opened only from all the
+        // PVs there are to see), or, with a member that does not answer, after ReadyTimeout.
+        bool complete = (d.Asked > 0 && d.Servers.Count >= d.Asked) || DateTime.UtcNow - _started > _options.ReadyTimeout;
+        OpenPvsAsync(toOpen).PipeTo(Self, success: problems => new PvsOpened(problems, complete), failure: e => new PvsOpened([e.GetBaseException().Message], complete));
         Become(Opening);
     }
 
@@ -166,6 +172,11 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
             foreach (string problem in p.Problems)
                 _log.Warning("storage coordinator: {0}", problem);
             _discovering = false;
+            if (!_ready && !p.Complete)
+            {
+                Become(Initial);
+                return;
+            }
             if (!_ready)
             {
                 _ready = true;
@@ -187,7 +198,8 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
             {
                 using var timeout = new CancellationTokenSource(AskTimeout);
                 var pv = await _openPv(server, info, timeout.Token).ConfigureAwait(false);
-                _pool!.AddPv(pv, replace: true);
+                if (!_pool!.AddPv(pv))
+                    pv.Dispose(); // a verb opened it meanwhile (pv create)
             }
             catch (Exception e) when (e is IOException or StorageException or OperationCanceledException or UnauthorizedAccessException)
             {
@@ -385,9 +397,9 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         public static readonly Discover Instance = new();
     }
 
-    private sealed record Discovered(IReadOnlyList<ExtentServerInfo> Servers) : INoSerializationVerificationNeeded;
+    private sealed record Discovered(IReadOnlyList<ExtentServerInfo> Servers, int Asked) : INoSerializationVerificationNeeded;
 
-    private sealed record PvsOpened(IReadOnlyList<string> Problems) : INoSerializationVerificationNeeded;
+    private sealed record PvsOpened(IReadOnlyList<string> Problems, bool Complete) : INoSerializationVerificationNeeded;
 
     private sealed record VerbDone(StorageVerbResult Result, IActorRef ReplyTo) : INoSerializationVerificationNeeded;
 }
@@ -398,6 +410,18 @@ public sealed record StorageCoordinatorOptions
     /// <summary>How often extent servers are (re)discovered: 1 s finds a joined or returned node quickly at the cost of one small Ask per node.</summary>
     public TimeSpan DiscoveryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long a new coordinator waits for every member's extent server before it serves with
+    /// those that answered: 10 s covers a node still starting; a dead one is down by then.
+    /// </summary>
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Options of the remote PV connections (null: the defaults, a 5 s request timeout).</summary>
     public RemoteIoOptions? RemoteIo { get; init; }
+
+    /// <summary>
+    /// Wraps the I/O of every PV the coordinator opens (null: none). A test hook: fault injection
+    /// into the coordinator's own metadata writes, to stop it in the middle of a commit.
+    /// </summary>
+    public Func<IPhysicalVolumeIo, IPhysicalVolumeIo>? WrapPvIo { get; init; }
 }

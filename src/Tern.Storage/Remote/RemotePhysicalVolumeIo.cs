@@ -389,74 +389,132 @@ public sealed class RemotePhysicalVolumeIo : IPhysicalVolumeIo
         return at;
     }
 
+    // Reads answers as they arrive. Small ones are taken from a buffer that each receive call
+    // fills as far as it can (many answers per syscall); the data of a read goes straight from
+    // the socket into the caller's buffer once what was already buffered is copied.
     private async Task ReceiveLoopAsync(NetworkStream stream, CancellationToken ct)
     {
-        var header = new byte[4];
-        byte[] frame = ArrayPool<byte>.Shared.Rent(ExtentProtocol.MaxFrame);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReceiveBuffer);
+        int start = 0, end = 0;
+        async ValueTask EnsureAsync(int n)
+        {
+            if (end - start >= n)
+                return;
+            if (start > 0)
+            {
+                Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                end -= start;
+                start = 0;
+            }
+            end += await stream.ReadAtLeastAsync(buffer.AsMemory(end), n - end, throwOnEndOfStream: true, ct).ConfigureAwait(false);
+        }
+        // Moves `length` bytes of the stream into `target` (or drops them when it is empty).
+        async ValueTask TakeAsync(Memory<byte> target, int length)
+        {
+            int buffered = Math.Min(length, end - start);
+            if (!target.IsEmpty)
+                buffer.AsMemory(start, buffered).CopyTo(target);
+            start += buffered;
+            int rest = length - buffered;
+            if (rest == 0)
+                return;
+            if (!target.IsEmpty)
+            {
+                await stream.ReadExactlyAsync(target[buffered..length], ct).ConfigureAwait(false);
+                return;
+            }
+            while (rest > 0)
+            {
+                int n = await stream.ReadAsync(buffer.AsMemory(0, Math.Min(rest, buffer.Length)), ct).ConfigureAwait(false);
+                if (n == 0)
+                    throw new EndOfStreamException();
+                rest -= n;
+            }
+            start = end = 0;
+        }
         try
         {
             while (true)
             {
-                await stream.ReadExactlyAsync(header, ct).ConfigureAwait(false);
-                uint length = BinaryPrimitives.ReadUInt32LittleEndian(header);
-                if (length == 0 || length > ExtentProtocol.MaxFrame)
-                    throw new InvalidDataException($"{Where} sent a frame of {length} bytes");
-                await stream.ReadExactlyAsync(frame.AsMemory(0, (int)length), ct).ConfigureAwait(false);
-                Complete(frame.AsSpan(0, (int)length));
+                await EnsureAsync(4).ConfigureAwait(false);
+                uint frame = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(start));
+                start += 4;
+                if (frame == 0 || frame > ExtentProtocol.MaxFrame)
+                    throw new InvalidDataException($"{Where} sent a frame of {frame} bytes");
+                long left = frame;
+                bool freed = false;
+                while (left > 0)
+                {
+                    if (left < ExtentProtocol.ResponseHeader)
+                        throw new InvalidDataException($"{Where} sent a truncated response");
+                    await EnsureAsync(ExtentProtocol.ResponseHeader).ConfigureAwait(false);
+                    uint id = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(start));
+                    byte status = buffer[start + 4];
+                    uint length = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(start + 5));
+                    start += ExtentProtocol.ResponseHeader;
+                    left -= ExtentProtocol.ResponseHeader;
+                    if (length > left)
+                        throw new InvalidDataException($"{Where} sent a response that overruns its frame");
+                    left -= length;
+                    Pending? p;
+                    lock (_gate)
+                    {
+                        if (_inFlight.Remove(id, out p))
+                        {
+                            _outstanding -= p.WindowCost;
+                            p.Finished = true;
+                            freed = true;
+                        }
+                    }
+                    if (p is not null && status == ExtentProtocol.StatusOk && p.Op == ExtentProtocol.OpRead && length == p.Length)
+                    {
+                        await TakeAsync(p.Target, (int)length).ConfigureAwait(false);
+                        p.TrySetResult();
+                        continue;
+                    }
+                    if (p is null || length > MaxSmallAnswer)
+                    {
+                        // An answer to a request that timed out meanwhile, or not one we can use.
+                        await TakeAsync(Memory<byte>.Empty, (int)length).ConfigureAwait(false);
+                        p?.TrySetException(new IOException($"{Where} sent a malformed answer (status {status}, {length} bytes)"));
+                        continue;
+                    }
+                    await EnsureAsync((int)length).ConfigureAwait(false);
+                    var body = buffer.AsSpan(start, (int)length);
+                    start += (int)length;
+                    Finish(p, status, body);
+                }
+                if (freed)
+                    _wake.Release();
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(frame);
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
-    private void Complete(ReadOnlySpan<byte> frame)
+    private const int ReceiveBuffer = 256 << 10;
+    private const int MaxSmallAnswer = 4096;
+
+    // Completes a request whose answer is not read data.
+    private void Finish(Pending p, byte status, ReadOnlySpan<byte> body)
     {
-        bool freed = false;
-        while (!frame.IsEmpty)
+        switch (status)
         {
-            if (frame.Length < ExtentProtocol.ResponseHeader)
-                throw new InvalidDataException($"{Where} sent a truncated response");
-            uint id = BinaryPrimitives.ReadUInt32LittleEndian(frame);
-            byte status = frame[4];
-            int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(frame[5..]);
-            if (length < 0 || length > frame.Length - ExtentProtocol.ResponseHeader)
-                throw new InvalidDataException($"{Where} sent a response that overruns its frame");
-            var body = frame.Slice(ExtentProtocol.ResponseHeader, length);
-            frame = frame[(ExtentProtocol.ResponseHeader + length)..];
-            Pending? p;
-            lock (_gate)
-            {
-                if (_inFlight.Remove(id, out p))
-                {
-                    _outstanding -= p.WindowCost;
-                    p.Finished = true;
-                    freed = true;
-                }
-            }
-            if (p is null)
-                continue; // timed out meanwhile
-            switch (status)
-            {
-                case ExtentProtocol.StatusOk when p.Op != ExtentProtocol.OpRead || length == p.Length:
-                    if (p.Op == ExtentProtocol.OpRead)
-                        body.CopyTo(p.Target.Span);
-                    p.TrySetResult();
-                    break;
-                case ExtentProtocol.StatusFenced when length == 8 && p.Writer is { } w:
-                    p.TrySetException(new FencedWriteException(w, BinaryPrimitives.ReadInt64LittleEndian(body), Name));
-                    break;
-                case ExtentProtocol.StatusError:
-                    p.TrySetException(new IOException($"{Name}: {Encoding.UTF8.GetString(body)}"));
-                    break;
-                default:
-                    p.TrySetException(new IOException($"{Where} sent a malformed answer (status {status}, {length} bytes)"));
-                    break;
-            }
+            case ExtentProtocol.StatusOk when p.Op != ExtentProtocol.OpRead:
+                p.TrySetResult();
+                break;
+            case ExtentProtocol.StatusFenced when body.Length == 8 && p.Writer is { } w:
+                p.TrySetException(new FencedWriteException(w, BinaryPrimitives.ReadInt64LittleEndian(body), Name));
+                break;
+            case ExtentProtocol.StatusError:
+                p.TrySetException(new IOException($"{Name}: {Encoding.UTF8.GetString(body)}"));
+                break;
+            default:
+                p.TrySetException(new IOException($"{Where} sent a malformed answer (status {status}, {body.Length} bytes)"));
+                break;
         }
-        if (freed)
-            _wake.Release();
     }
 
     private void ExpireOverdue()

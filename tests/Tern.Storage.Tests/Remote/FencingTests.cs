@@ -1,7 +1,6 @@
 // Writer fencing: an LV written by generation 3 of its VM stops accepting generation 3 once
 // generation 4 owns it, on every PV that holds it, local or remote, and across a restart of
 // the node that keeps the fence.
-using Tern.Storage.Faults;
 using Tern.Storage.Format;
 using Tern.Storage.Remote;
 
@@ -55,20 +54,42 @@ public sealed class FencingTests : IAsyncLifetime, IDisposable
     {
         var fences = new FenceTable(_rig.FencePath("node-a"));
         var lv = Guid.NewGuid();
-        var slow = new FaultInjectingIo(_rig.Track(FilePhysicalVolumeIo.OpenOrCreate(_rig.PathOf("slow.img"), 1 << 20)))
-        {
-            Plan = new FaultPlan { Kinds = FaultKind.Slow, Delay = TimeSpan.FromMilliseconds(400) },
-        };
-        var io = new FencedPhysicalVolumeIo(slow, fences);
+        var gated = new GatedIo(_rig.Track(FilePhysicalVolumeIo.OpenOrCreate(_rig.PathOf("slow.img"), 1 << 20)));
+        var io = new FencedPhysicalVolumeIo(gated, fences);
         Task write;
         using (PvWriter.Use(new WriterId(lv, 3)))
-            write = io.WriteAsync(0, new byte[4096]).AsTask();
-        await Task.Delay(50);
-        Assert.False(write.IsCompleted);
-        await Task.Run(() => Assert.True(fences.Raise(lv, 4)));
-        Assert.True(write.IsCompletedSuccessfully); // the raise returned only after it
+            write = io.WriteAsync(0, new byte[] { 3, 3, 3 }).AsTask(); // admitted, then held in the io
+        var raise = Task.Run(() => fences.Raise(lv, 4));
+        await Task.Delay(200);
+        Assert.False(raise.IsCompleted); // the raise waits for the admitted write
+        gated.Release.TrySetResult();
+        Assert.True(await raise);
+        Assert.Equal(new byte[] { 3, 3, 3 }, _rig.ReadFile("slow.img", 0, 3)); // landed before the raise returned
+        await write;
         using (PvWriter.Use(new WriterId(lv, 3)))
             await Assert.ThrowsAsync<FencedWriteException>(async () => await io.WriteAsync(0, new byte[4096]));
+    }
+
+    // Holds every write until the test releases it.
+    private sealed class GatedIo(IPhysicalVolumeIo inner) : IPhysicalVolumeIo
+    {
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string Name => inner.Name;
+
+        public long Length => inner.Length;
+
+        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(offset, buffer, cancellationToken);
+
+        public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        {
+            await Release.Task;
+            await inner.WriteAsync(offset, data, cancellationToken);
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+        public void Dispose() => inner.Dispose();
     }
 
     [Fact]

@@ -1,0 +1,233 @@
+// The extent pool across three in-process nodes, each with real PV files in its own data dir
+// and its own extent server on loopback: PVs created on named hosts, one VG across them, a
+// mirror with legs on distinct hosts, a guest disk opened by the agent of a node that is not the
+// coordinator's, metadata adopted by that disk, stale generations refused and fenced, and the
+// coordinator moving when its node leaves or dies in the middle of a commit.
+using Akka.Actor;
+using Akka.Hosting;
+using Tern.Cluster.Protocol;
+using Tern.Cluster.Storage;
+using Tern.Storage;
+using Tern.Storage.Faults;
+using Tern.Storage.Format;
+
+namespace Tern.Cluster.Tests.Storage;
+
+public sealed class ClusterStorageTests : IAsyncLifetime
+{
+    private const long Mib = 1 << 20;
+    private readonly string _dir = Directory.CreateTempSubdirectory("tern-cstorage-").FullName;
+    private readonly List<FaultInjectingIo> _faulty = [];
+    private TestCluster? _cluster;
+
+    private TestCluster Cluster => _cluster!;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var f in _faulty)
+            f.Plan = new FaultPlan();
+        if (_cluster is not null)
+            await _cluster.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private async Task StartAsync(Func<IPhysicalVolumeIo, IPhysicalVolumeIo>? wrap = null)
+    {
+        _cluster = await TestCluster.StartAsync(_dir, 3, configure: o => o with
+        {
+            StorageVerbs = TestVerbs.RunAsync,
+            StorageCoordinator = new StorageCoordinatorOptions
+            {
+                DiscoveryInterval = TimeSpan.FromMilliseconds(300),
+                RemoteIo = new Tern.Storage.Remote.RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(2), ConnectTimeout = TimeSpan.FromSeconds(1) },
+                WrapPvIo = wrap,
+            },
+        });
+    }
+
+    private IActorRef Coordinator(int node) => ActorRegistry.For(Cluster.Systems[node]).Get<StorageCoordinatorProxy>();
+
+    private StorageAgent Agent(int node) => StorageAgent.For(Cluster.Systems[node]) ?? throw new InvalidOperationException("no storage agent");
+
+    private async Task<StorageVerbResult> VerbAsync(int node, params string[] args) =>
+        await Coordinator(node).Ask<StorageVerbResult>(new RunStorageVerb(args, null), TimeSpan.FromSeconds(30));
+
+    private async Task<string> OkAsync(int node, params string[] args)
+    {
+        var r = await VerbAsync(node, args);
+        Assert.True(r.ExitCode == 0, $"{string.Join(' ', args)} exited {r.ExitCode}: {r.Stderr}");
+        return r.Stdout;
+    }
+
+    // Three PVs, one per node, pooled into vg0; a mirror d1 with a leg on each of the given copies.
+    private async Task PoolAsync(int mirrors, long lvBytes = 8 * Mib)
+    {
+        for (int i = 1; i <= 3; i++)
+            await OkAsync(0, "pv", "create", $"pv{i}.img", "--size", $"{64 * Mib}", "--host", $"node-{i}");
+        await OkAsync(0, "vg", "create", "vg0", "pv1.img", "pv2.img", "pv3.img");
+        await OkAsync(0, "lv", "create", "vg0/d1", "--size", $"{lvBytes}", "--type", "mirror", "--mirrors", $"{mirrors}");
+    }
+
+    private string PvFile(int node) => Path.Combine(_dir, $"node-{node}", $"pv{node}.img");
+
+    // The newest metadata on a PV file, read without opening the PV (nothing is written).
+    private static async Task<VgMetadata?> OnDiskAsync(string file)
+    {
+        using var io = FilePhysicalVolumeIo.Open(file);
+        var block = new byte[PhysicalVolume.BlockSize];
+        await io.ReadAsync(0, block);
+        var copies = await PhysicalVolume.ReadMetadataCopiesAsync(io, PvLabel.Decode(block, file));
+        return copies.Count == 0 ? null : copies[^1].Document.Vg;
+    }
+
+    private static async Task UntilAsync(Func<Task<bool>> condition, string what, int seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{what} did not happen in {seconds} s");
+            await Task.Delay(100);
+        }
+    }
+
+    private static byte[] Pattern(int length, int seed)
+    {
+        var b = new byte[length];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
+    [Fact]
+    public async Task A_vg_spans_three_hosts_and_a_guest_disk_on_another_node_writes_adopts_growth_and_fences_stale_generations()
+    {
+        await StartAsync();
+        await PoolAsync(mirrors: 2);
+
+        // PVs live in each node's own data dir, labelled with that node; the mirror's legs are on distinct hosts.
+        for (int i = 1; i <= 3; i++)
+            Assert.True(File.Exists(PvFile(i)), $"pv{i}.img is not in node-{i}'s data dir");
+        var md = (await OnDiskAsync(PvFile(1)))!;
+        Assert.Equal(["node-1", "node-2", "node-3"], md.Pvs.Select(p => p.Host).Order());
+        var legs = md.FindLv("d1")!.Segments.SelectMany(s => s.Areas).Select(a => md.Pvs.First(p => p.Id == a.Pv).Host).ToList();
+        Assert.Equal(2, legs.Distinct().Count());
+        Assert.Equal(md.Seqno, (await OnDiskAsync(PvFile(2)))!.Seqno);
+        Assert.Equal(md.Seqno, (await OnDiskAsync(PvFile(3)))!.Seqno);
+
+        // node-3 (not the coordinator's node) opens the LV for generation 1 of vm1 and writes.
+        var disk = await Agent(2).OpenGuestDiskAsync("lv:vg0/d1", "vm1", 1);
+        var data = Pattern(64 << 10, 1);
+        Assert.True(disk.Write(4096, data), disk.LastError);
+        Assert.True(disk.Flush(), disk.LastError);
+        Assert.Equal(8 * Mib, disk.Length);
+
+        // The coordinator grows the LV; the disk's view adopts the version it publishes and the new space works.
+        await OkAsync(0, "lv", "extend", "vg0/d1", "--size", $"{16 * Mib}");
+        await UntilAsync(() => Task.FromResult(disk.Length == 16 * Mib), "the disk adopting the grown LV");
+        var tail = Pattern(8192, 2);
+        Assert.True(disk.Write((12 * Mib) + 8192, tail), disk.LastError);
+        Assert.True(disk.Flush(), disk.LastError);
+        var back = new byte[8192];
+        Assert.True(disk.Read((12 * Mib) + 8192, back), disk.LastError);
+        Assert.Equal(tail, back);
+
+        // An older generation, or another VM, cannot have it.
+        var stale = await Assert.ThrowsAsync<StorageException>(() => Agent(1).OpenGuestDiskAsync("vg0/d1", "vm1", 0));
+        Assert.Contains("stale", stale.Message, StringComparison.Ordinal);
+        var other = await Assert.ThrowsAsync<StorageException>(() => Agent(1).OpenGuestDiskAsync("vg0/d1", "vm2", 5));
+        Assert.Contains("in use by VM vm1", other.Message, StringComparison.Ordinal);
+
+        // While vm1 holds it, verbs that would move its blocks are refused with one line; extend was allowed above.
+        var refused = await VerbAsync(0, "lv", "remove", "vg0/d1");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("in use by VM vm1", refused.Stderr, StringComparison.Ordinal);
+
+        // vm1 restarts on node-2 as generation 2: generation 1's writes are refused everywhere from then on.
+        await using var twin = await Agent(1).OpenGuestDiskAsync("vg0/d1", "vm1", 2);
+        Assert.False(disk.Write(4096, Pattern(4096, 3)));
+        Assert.Contains("refused", disk.LastError, StringComparison.Ordinal);
+        var seen = new byte[data.Length];
+        Assert.True(twin.Read(4096, seen), twin.LastError);
+        Assert.Equal(data, seen);
+        Assert.True(Cluster.Systems.Select(StorageAgent.For).Sum(a => a!.Node.RefusedStaleWrites) > 0);
+        await disk.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Write_intent_of_a_guest_disk_is_committed_through_the_coordinator_and_survives_its_move()
+    {
+        await StartAsync();
+        await PoolAsync(mirrors: 3);
+        var disk = await Agent(2).OpenGuestDiskAsync("vg0/d1", "vm1", 1);
+        Assert.True(disk.Write(0, Pattern(8192, 4)), disk.LastError);
+        Assert.True(disk.Flush(), disk.LastError);
+        long before = (await OnDiskAsync(PvFile(2)))!.Seqno;
+
+        // The coordinator's node (node-1, the oldest) leaves: the singleton moves to node-2, and
+        // node-1's PV, which holds one leg, goes with it.
+        await Cluster.StopNodeAsync(0);
+        var list = await OkAsync(1, "lv", "list");
+        Assert.Contains("vg0/d1", list, StringComparison.Ordinal);
+
+        // The disk keeps working on its two remaining legs; the leg it cannot write is recorded
+        // out of date by a commit of the new coordinator, on both remaining PVs.
+        Assert.True(disk.Write(VgMetadata.RegionSize + 4096, Pattern(4096, 5)), disk.LastError);
+        Assert.True(disk.Flush(), disk.LastError);
+        var after = (await OnDiskAsync(PvFile(2)))!;
+        Assert.True(after.Seqno > before);
+        var node1Pv = after.Pvs.First(p => p.Host == "node-1").Id;
+        var leg = after.FindLv("d1")!.Segments[0].Areas.First(a => a.Pv == node1Pv);
+        Assert.Contains(1L, leg.DirtyRegions ?? []);
+        Assert.Equal(after.Seqno, (await OnDiskAsync(PvFile(3)))!.Seqno);
+        Assert.True(disk.View.Metadata.Seqno >= after.Seqno, "the disk's view did not take the version it committed");
+        await disk.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_coordinator_killed_in_the_middle_of_a_commit_leaves_one_version_on_every_pv_after_the_move()
+    {
+        await StartAsync(io =>
+        {
+            // The coordinator's connection to node-3's PV: its metadata writes can be made to hang.
+            if (!io.Name.StartsWith("node-3:", StringComparison.Ordinal))
+                return io;
+            var faulty = new FaultInjectingIo(io);
+            lock (_faulty)
+                _faulty.Add(faulty);
+            return faulty;
+        });
+        await PoolAsync(mirrors: 2);
+        long before = (await OnDiskAsync(PvFile(2)))!.Seqno;
+        var label3 = await LabelAsync(PvFile(3));
+        FaultInjectingIo pv3;
+        lock (_faulty)
+            pv3 = Assert.Single(_faulty);
+        pv3.Plan = new FaultPlan { Kinds = FaultKind.Slow, Delay = TimeSpan.FromMinutes(10), RangeStart = label3.MetadataOffset, RangeEnd = label3.ChecksumOffset };
+
+        // lv create commits to pv1, pv2, then hangs on pv3; the coordinator's node dies there.
+        Coordinator(0).Tell(new RunStorageVerb(["lv", "create", "vg0/d2", "--size", $"{4 * Mib}"], null));
+        await UntilAsync(async () => (await OnDiskAsync(PvFile(2)))!.Seqno == before + 1, "the commit reaching pv2");
+        Assert.Equal(before, (await OnDiskAsync(PvFile(3)))!.Seqno);
+        await Cluster.StopNodeAsync(0);
+
+        // The new coordinator reopens vg0 from the PVs it reaches: the newest complete version wins and
+        // the PV that missed it is rewritten, so both hold the new version, never a mix.
+        var list = await OkAsync(1, "lv", "list");
+        Assert.Contains("vg0/d2", list, StringComparison.Ordinal);
+        var on2 = (await OnDiskAsync(PvFile(2)))!;
+        var on3 = (await OnDiskAsync(PvFile(3)))!;
+        Assert.Equal(on2.Seqno, on3.Seqno);
+        Assert.Equal(VgMetadataJson.Serialize(on2), VgMetadataJson.Serialize(on3));
+        Assert.NotNull(on3.FindLv("d2"));
+    }
+
+    private static async Task<PvLabel> LabelAsync(string file)
+    {
+        using var io = FilePhysicalVolumeIo.Open(file);
+        var block = new byte[PhysicalVolume.BlockSize];
+        await io.ReadAsync(0, block);
+        return PvLabel.Decode(block, file);
+    }
+}
