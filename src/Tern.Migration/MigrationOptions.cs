@@ -91,7 +91,7 @@ public sealed record MigrationStats
     public int Rounds { get; init; }
     /// <summary>Bytes written to the channel.</summary>
     public long BytesSent { get; init; }
-    /// <summary>Pages sent as zero markers (QEMU's ram.duplicate).</summary>
+    /// <summary>Zero pages sent, each inside a run of zero pages (QEMU's ram.duplicate).</summary>
     public long PagesZero { get; init; }
     /// <summary>Pages sent as XOR deltas against the previous copy.</summary>
     public long PagesDelta { get; init; }

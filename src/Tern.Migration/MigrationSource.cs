@@ -31,7 +31,6 @@ public sealed partial class MigrationSource
     private const int ExtraRounds = 3;
     private readonly MachineThread _guest;
     private readonly MigrationOptions _options;
-    private readonly byte[] _page = new byte[GuestMemory.PageSize];
     private readonly byte[] _work = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
     private readonly byte[] _xor = new byte[GuestMemory.PageSize];
     private readonly byte[] _delta = new byte[LZ4Codec.MaximumOutputSize(GuestMemory.PageSize)];
@@ -111,7 +110,11 @@ public sealed partial class MigrationSource
             _bulkDone = true;
             // How fast the channel drains pages with data: round 0's non-zero pages over its whole
             // time (a lower bound), then the best round big enough to measure.
-            double pageRate = withData is not null ? 0 : Math.Max(0, memory.PageCount - (_zero - zeroBefore)) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            long dataPages0 = memory.PageCount - (_zero - zeroBefore);
+            double pageRate = withData is not null ? 0 : Math.Max(0, dataPages0) / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
+            // An idle guest's few pages of data tell nothing of the link (round 0's time went to
+            // finding the zero pages): until a round big enough says, a set too small to measure fits.
+            bool measured = withData is null && dataPages0 >= MeasurablePages;
             double bandwidth = withData is not null ? 0 : _bytes / Math.Max(round0.Elapsed.TotalSeconds, 1e-6);
             double dirtyRate = 0;
             int round = withData is not null ? 0 : 1;
@@ -132,13 +135,14 @@ public sealed partial class MigrationSource
                 {
                     bandwidth = Math.Max(bandwidth, (_bytes - before) / seconds);
                     pageRate = Math.Max(pageRate, pages.Count / seconds);
+                    measured = true;
                 }
                 dirtyRate = pages.Count / seconds;
                 round++;
                 // Will what the guest dirtied during this round fit the downtime limit?
                 int pending = memory.CountDirty(); // dirtied during this round, not yet harvested
                 double expected = pageRate > 0 ? pending / pageRate : double.MaxValue;
-                bool fits = pages.Count == 0 || expected <= limit;
+                bool fits = pages.Count == 0 || expected <= limit || (!measured && pending < MeasurablePages);
                 // The limit is a bound, not an aim: while a round still halves the dirty set, one
                 // more (a few milliseconds once the set fits) makes the pause shorter, so the set is
                 // brought down to a quarter of the limit when that takes at most three more rounds.
@@ -459,8 +463,7 @@ public sealed partial class MigrationSource
                 entries++;
                 runLength = 0;
             }
-            live.CopyTo(_page); // a stable copy: the guest may be writing the page meanwhile
-            EncodePage(_record, index, _page);
+            EncodePage(index, live);
             entries++;
             dataPages++;
         }
@@ -491,12 +494,16 @@ public sealed partial class MigrationSource
             Cached(index).Clear(); // the target now has zeros there: still a valid base for a delta
     }
 
-    private void EncodePage(System.Buffers.ArrayBufferWriter<byte> record, int index, byte[] page)
+    // Copies the page straight into the record (the one stable copy: the guest may be writing
+    // it meanwhile), then replaces it there with a delta or its LZ4 form when that is smaller.
+    private void EncodePage(int index, ReadOnlySpan<byte> live)
     {
-        WriteU32(record, (uint)index);
+        var entry = _record.GetSpan(9 + GuestMemory.PageSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(entry, (uint)index);
+        var page = entry.Slice(9, GuestMemory.PageSize);
+        live.CopyTo(page);
         byte encoding = MigrationWire.EncRaw;
-        ReadOnlySpan<byte> body = page;
-        bool done = false;
+        ReadOnlySpan<byte> smaller = default;
         if (!_noDelta && _options.DeltaCacheBytes >= GuestMemory.PageSize)
         {
             if (_slot is null)
@@ -515,9 +522,8 @@ public sealed partial class MigrationSource
                 if (d > 0 && d < GuestMemory.PageSize * 3 / 4)
                 {
                     encoding = MigrationWire.EncXorLz4;
-                    body = _delta.AsSpan(0, d);
+                    smaller = _delta.AsSpan(0, d);
                     _delta_++;
-                    done = true;
                 }
                 page.CopyTo(previous);
             }
@@ -529,7 +535,7 @@ public sealed partial class MigrationSource
                 page.CopyTo(Cached(index));
             }
         }
-        if (!done)
+        if (encoding == MigrationWire.EncRaw)
         {
             // LZ4 costs ten copies of a page and gains nothing on data that does not compress
             // (encrypted, already compressed, random): after a run of such pages it is only tried
@@ -540,7 +546,7 @@ public sealed partial class MigrationSource
             if (lz4 > 0 && lz4 < GuestMemory.PageSize * 3 / 4)
             {
                 encoding = MigrationWire.EncLz4;
-                body = _work.AsSpan(0, lz4);
+                smaller = _work.AsSpan(0, lz4);
                 _compressed++;
                 _incompressible = 0;
             }
@@ -551,10 +557,15 @@ public sealed partial class MigrationSource
                     _incompressible++;
             }
         }
-        record.GetSpan(1)[0] = encoding;
-        record.Advance(1);
-        WriteU32(record, (uint)body.Length);
-        record.Write(body);
+        int length = GuestMemory.PageSize;
+        if (encoding != MigrationWire.EncRaw)
+        {
+            smaller.CopyTo(page);
+            length = smaller.Length;
+        }
+        entry[4] = encoding;
+        BinaryPrimitives.WriteUInt32LittleEndian(entry[5..], (uint)length);
+        _record.Advance(9 + length);
     }
 
     private static void Xor(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> into)

@@ -19,7 +19,8 @@ public sealed record MigrateRequest(
     double? DowntimeLimitMs = null,
     long? MaxBandwidth = null,
     bool? Postcopy = null,
-    string? AutoConverge = null);
+    string? AutoConverge = null,
+    bool? PostcopyAtOnce = null);
 
 /// <summary>Where a migration stands: progress while it runs, figures once it completed (keys as in QEMU's query-migrate).</summary>
 public sealed record MigrationView(
@@ -90,7 +91,7 @@ public static class MigrationApi
             else
                 return (null, $"auto-converge '{ac}': use on or off");
         }
-        var settings = new MigrationSettings(request.DowntimeLimitMs ?? MigrationSettings.Default.DowntimeLimitMs, request.MaxBandwidth ?? 0, autoConverge, request.Postcopy == true);
+        var settings = new MigrationSettings(request.DowntimeLimitMs ?? MigrationSettings.Default.DowntimeLimitMs, request.MaxBandwidth ?? 0, autoConverge, request.Postcopy == true, request.PostcopyAtOnce == true);
         return settings.Check() is { } bad ? (null, bad) : (settings, null);
     }
 

@@ -114,10 +114,14 @@ public sealed partial class MigrationTests : IDisposable
         var post = await Outcome(cluster, "pc");
         Assert.Equal("completed", post.Status);
         Assert.Equal(1, post.Figures!.Rounds); // switched over right after round 0
+        Assert.IsType<MigrationStatus>(await cluster.Ask(0, new MigrateVm("pc", "node-1", MigrationSettings.Default with { PostCopyAtOnce = true }, null)));
+        var atOnce = await Outcome(cluster, "pc");
+        Assert.Equal("completed", atOnce.Status);
+        Assert.Equal(0, atOnce.Figures!.Rounds); // switched over before any page
         Assert.IsType<MigrationStatus>(await cluster.Ask(0, new MigrateVm("pc", "node-3", MigrationSettings.Default with { AutoConverge = false }, null)));
         var pre = await Outcome(cluster, "pc");
         Assert.Equal(("completed", 0), (pre.Status, pre.Figures!.ThrottlePercent));
-        Assert.Equal(["node-3/3"], await RunningOn(cluster, "pc", 3));
+        Assert.Equal(["node-3/4"], await RunningOn(cluster, "pc", 4));
         int before = LastBeat(collector.Current);
         Assert.DoesNotContain("BAD", await collector.WaitAsync(t => LastBeat(t) >= before + 2));
     }

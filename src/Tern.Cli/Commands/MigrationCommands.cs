@@ -26,9 +26,10 @@ public static class MigrationCommands
         var downtime = new Option<string>("--downtime-limit") { Description = "Switch over once the rest fits this pause, e.g. 10ms, 0.5s.", DefaultValueFactory = _ => "10ms" };
         var bandwidth = new Option<string?>("--max-bandwidth") { Description = "Cap on the migration stream, bytes per second with K/M/G (e.g. 100M); default unlimited." };
         var postcopy = new Option<bool>("--postcopy") { Description = "Post-copy: switch over after round 0 and fetch the rest on demand (bounded time; the guest needs both hosts until the end)." };
+        var atOnce = new Option<bool>("--postcopy-at-once") { Description = "Post-copy without round 0: switch over at once; every page with data follows once, zero pages never (the guest needs both hosts until the last page)." };
         var autoConverge = new Option<string?>("--auto-converge") { Description = "Throttle a guest that dirties memory faster than the link drains: on (default) or off." };
         var cancel = new Option<bool>("--cancel") { Description = "Cancel the VM's migration in progress (the guest stays on its source)." };
-        var command = new Command("migrate", "Move a running VM to another host by live migration.") { name, to, downtime, bandwidth, postcopy, autoConverge, cancel };
+        var command = new Command("migrate", "Move a running VM to another host by live migration.") { name, to, downtime, bandwidth, postcopy, atOnce, autoConverge, cancel };
         command.SetAction((parse, ct) =>
         {
             var err = parse.InvocationConfiguration.Error;
@@ -50,7 +51,7 @@ public static class MigrationCommands
                 }
                 maxBandwidth = (long)bytes;
             }
-            var body = new { to = parse.GetValue(to), downtimeLimitMs = downtimeMs, maxBandwidth, postcopy = parse.GetValue(postcopy) ? true : (bool?)null, autoConverge = parse.GetValue(autoConverge) };
+            var body = new { to = parse.GetValue(to), downtimeLimitMs = downtimeMs, maxBandwidth, postcopy = parse.GetValue(postcopy) ? true : (bool?)null, autoConverge = parse.GetValue(autoConverge), postcopyAtOnce = parse.GetValue(atOnce) ? true : (bool?)null };
             return Run(parse, vm, body, ct);
         });
         return command;

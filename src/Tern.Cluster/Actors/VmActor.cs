@@ -322,6 +322,7 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 MaxBandwidth = command.Settings.MaxBandwidthBytesPerSecond,
                 AutoConverge = command.Settings.AutoConverge,
                 PostCopy = command.Settings.PostCopy,
+                PostCopyAtOnce = command.Settings.PostCopyAtOnce,
                 Progress = relay,
             };
             var source = new MigrationSource(machine, options);

@@ -12,7 +12,8 @@ public sealed record MigrationSettings(
     [property: Key(0)] double DowntimeLimitMs,
     [property: Key(1)] long MaxBandwidthBytesPerSecond,
     [property: Key(2)] bool AutoConverge = true,
-    [property: Key(3)] bool PostCopy = false)
+    [property: Key(3)] bool PostCopy = false,
+    [property: Key(4)] bool PostCopyAtOnce = false)
 {
     /// <summary>The defaults: a 10 ms downtime limit, no bandwidth cap, auto-converge on, pre-copy.</summary>
     public static readonly MigrationSettings Default = new(10, 0);
