@@ -67,6 +67,13 @@ public sealed record TernNodeOptions
     public int GuestIoSampleEvery { get; init; } = Telemetry.HostTelemetry.DefaultGuestIoSampleEvery;
 
     /// <summary>
+    /// How long a host may stay unreachable before the others down it (the split-brain resolver's
+    /// stable-after) and its VMs are restarted elsewhere; null keeps the default of 20 s (5 s with
+    /// <see cref="FastTimings"/>). Shorter fails over sooner but downs a host that only paused.
+    /// </summary>
+    public TimeSpan? DownAfter { get; init; }
+
+    /// <summary>
     /// Runs `tern pv|vg|lv|pvmove` verbs on the cluster's pool when this node holds the storage
     /// coordinator (Tern.Cli passes its command tree); null: the coordinator refuses verbs.
     /// </summary>

@@ -33,6 +33,7 @@ public static partial class NodeApi
             Results.Ok((await VmDirectory.ListAsync(system, vms.ActorRef, AskTimeout)).Select(VmView.From)));
         api.MapGet("/vms/{name}/console", StreamConsole);
         api.MapGet("/events", StreamEvents);
+        MapFencing(api);
         MapConsoleSocket(app, api, apiToken);
         api.MapGet("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) => Send(vms, new GetVm(name), StatusCodes.Status200OK));
 

@@ -47,6 +47,7 @@ public static partial class NodeConfiguration
         new("Port", "TERN_PORT", "--port", "4053", "Remoting port.", RequiredInDeployment: true),
         new("Seeds", "TERN_SEEDS", "--seed", "none: a new cluster", "Seed nodes as host:port or akka.tcp://CLUSTER@host:port (flag repeatable, variable comma-separated).", RequiredInDeployment: true),
         new("JoinTimeout", "TERN_JOIN_TIMEOUT", "--join-timeout", "60s", "How long a node with seeds may take to become Up before it exits with an error (e.g. 500ms, 30s, 2m)."),
+        new("DownAfter", "TERN_DOWN_AFTER", "--down-after", "20s", "How long a host may stay unreachable before the others down it and restart its VMs elsewhere (e.g. 5s)."),
         new("HttpHost", "TERN_HTTP_HOST", "--http-host", "127.0.0.1", "Address of the HTTP API (0.0.0.0 in a container).", RequiredInDeployment: true),
         new("HttpPort", "TERN_HTTP_PORT", "--http-port", "8080", "Port of the HTTP API and the health endpoints.", RequiredInDeployment: true),
         new("Memory", "TERN_MEMORY", "--memory", "2G", "Memory this host gives guests in total (K, M, G, T suffixes; a bare number is MiB)."),
@@ -162,6 +163,7 @@ public static partial class NodeConfiguration
                 throw new NodeConfigurationException($"{Named("Seeds")} '{seed}' is not a seed (host:port or akka.tcp://CLUSTER@host:port)");
         }
         var joinTimeout = Duration("JoinTimeout", Value("JoinTimeout") ?? "60s");
+        TimeSpan? downAfter = Value("DownAfter") is { } da ? Duration("DownAfter", da) : null;
         string memoryText = Value("Memory") ?? "2G";
         if (!TryParseSize(memoryText, out ulong memory) || memory == 0)
             throw new NodeConfigurationException($"{Named("Memory")} '{memoryText}' is not a size (e.g. 512M, 2G)");
@@ -192,6 +194,7 @@ public static partial class NodeConfiguration
                 Port = port,
                 Seeds = seeds,
                 JoinTimeout = joinTimeout,
+                DownAfter = downAfter,
                 MemoryBudgetBytes = memory,
                 Persistence = persistence,
                 JournalConnectionString = connection,

@@ -14,6 +14,7 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Tern.Cluster.Telemetry;
 using Tern.Machine;
+using Tern.Storage;
 
 namespace Tern.Node;
 
@@ -27,10 +28,10 @@ public static class NodeTelemetry
     public static readonly ActivitySource Source = new(SourceName);
 
     /// <summary>Every ActivitySource a node exports, lowest layer last.</summary>
-    public static readonly IReadOnlyList<string> Sources = [SourceName, TernTracing.SourceName, MachineTelemetry.SourceName];
+    public static readonly IReadOnlyList<string> Sources = [SourceName, TernTracing.SourceName, MachineTelemetry.SourceName, StorageTelemetry.SourceName];
 
     /// <summary>Every Meter a node exports.</summary>
-    public static readonly IReadOnlyList<string> Meters = [TernMetrics.MeterName, MachineTelemetry.SourceName];
+    public static readonly IReadOnlyList<string> Meters = [TernMetrics.MeterName, MachineTelemetry.SourceName, StorageTelemetry.SourceName];
 
     /// <summary>Environment variable choosing the console log format: simple (default) or json.</summary>
     public const string LogFormatVariable = "TERN_LOG_FORMAT";

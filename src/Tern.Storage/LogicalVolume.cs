@@ -34,7 +34,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     private readonly VolumeGroup _vg;
     private readonly Guid _id;
-    private readonly SemaphoreSlim _io = new(1, 1);
+    private readonly IoGate _io = new();
     private readonly List<IntegrityEvent> _events = [];
     private readonly HashSet<(long Segment, long Region)> _unflushed = [];
     private readonly Placement _placement = new();
@@ -47,7 +47,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
 
     internal Guid Id => _id;
 
-    internal SemaphoreSlim IoLock => _io;
+    internal IoGate IoLock => _io;
 
     /// <summary>Set on the instance a snapshot store writes the LV through; any other instance may no longer write once the LV has snapshots.</summary>
     internal bool IsStoreBase { get; init; }
@@ -226,7 +226,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
         // and every run read from its first copy, complete on return and verified. Anything else
         // (a partial block, a busy LV, a pending or failed I/O, a bad block) takes the full path,
         // from the run where it happened on.
-        if (offset % BlockSize != 0 || buffer.Length % BlockSize != 0 || !_io.Wait(0, CancellationToken.None))
+        if (offset % BlockSize != 0 || buffer.Length % BlockSize != 0 || !_io.TryEnter())
             return ReadFullAsync(offset, buffer, locked: false, started: null, cancellationToken);
         bool handedOver = false;
         try
@@ -625,6 +625,5 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     public void Dispose()
     {
         _vg.Closed(this);
-        _io.Dispose();
     }
 }

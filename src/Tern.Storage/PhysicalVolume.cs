@@ -177,7 +177,7 @@ public sealed partial class PhysicalVolume : IDisposable
                 }
             }
             foreach (long b in blocks)
-                await Io.WriteAsync(Label.BitmapOffset + (b * BlockSize), BitmapBlock(b), ct).ConfigureAwait(false);
+                await Io.WriteAsync(Label.BitmapOffset + (b * BlockSize), await BitmapBlockAsync(b, set: true, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             if (blocks.Count > 0)
                 await Io.FlushAsync(ct).ConfigureAwait(false);
         }
@@ -187,16 +187,38 @@ public sealed partial class PhysicalVolume : IDisposable
         }
     }
 
-    private byte[] BitmapBlock(long block)
+    // One bitmap block as stored, with this instance's armed regions set (or cleared). Read
+    // first, because in a cluster other nodes hold instances of the same PV and arm their own
+    // LVs' regions in the same block: each changes only its own bits.
+    private async ValueTask<byte[]> BitmapBlockAsync(long block, bool set, CancellationToken ct)
     {
         var bytes = new byte[BlockSize];
+        await Io.ReadAsync(Label.BitmapOffset + (block * BlockSize), bytes, ct).ConfigureAwait(false);
         long firstRegion = block * BlockSize * 8;
         for (long r = firstRegion; r < Math.Min(_armed.Length, firstRegion + (BlockSize * 8)); r++)
         {
-            if (_armed[r])
-                bytes[(r - firstRegion) / 8] |= (byte)(1 << (int)((r - firstRegion) % 8));
+            if (!_armed[r])
+                continue;
+            byte bit = (byte)(1 << (int)((r - firstRegion) % 8));
+            if (set)
+                bytes[(r - firstRegion) / 8] |= bit;
+            else
+                bytes[(r - firstRegion) / 8] &= (byte)~bit;
         }
         return bytes;
+    }
+
+    // An orderly close clears the bits of the regions this instance armed, and only those.
+    private async ValueTask DisarmAsync(CancellationToken ct)
+    {
+        var blocks = new SortedSet<long>();
+        for (long r = 0; r < _armed.Length; r++)
+        {
+            if (_armed[r])
+                blocks.Add(r / 8 / BlockSize);
+        }
+        foreach (long b in blocks)
+            await Io.WriteAsync(Label.BitmapOffset + (b * BlockSize), await BitmapBlockAsync(b, set: false, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
 
     /// <summary>Every valid metadata copy on the PV, newest last.</summary>
@@ -508,7 +530,7 @@ public sealed partial class PhysicalVolume : IDisposable
             {
                 // Tags first, then the bitmap that says they may be stale.
                 FlushAsync().AsTask().GetAwaiter().GetResult();
-                Io.WriteAsync(Label.BitmapOffset, new byte[Label.BitmapLength]).AsTask().GetAwaiter().GetResult();
+                DisarmAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
                 Io.FlushAsync().AsTask().GetAwaiter().GetResult();
             }
             catch (IOException)

@@ -36,6 +36,22 @@ public sealed class ThinPoolFullException : IOException
     public ThinPoolFullException(string message, Exception inner) : base(message, inner) { }
 }
 
+/// <summary>
+/// Thrown by a snapshot store that has dissolved (its origin's last snapshot was removed and its
+/// blocks went back into the origin's extents): the origin is read and written as a plain LV now.
+/// </summary>
+public sealed class StoreDissolvedException : StorageException
+{
+    /// <summary>Creates the error with its user-facing message.</summary>
+    public StoreDissolvedException(string message) : base(message) { }
+
+    /// <summary>Creates the error with no message.</summary>
+    public StoreDissolvedException() { }
+
+    /// <summary>Creates the error with its user-facing message and cause.</summary>
+    public StoreDissolvedException(string message, Exception inner) : base(message, inner) { }
+}
+
 /// <summary>An opened thin pool (or snapshot store).</summary>
 public sealed class ThinPool : IDisposable
 {
@@ -88,6 +104,7 @@ public sealed class ThinPool : IDisposable
     private bool _dirty;
     private long _journalAt;
     private long _nextTxn = 1;
+    private bool _dissolved;
 
     private ThinPool(string name, int chunkSize, LogicalVolume data, LogicalVolume meta, IBlockDevice? baseDevice)
     {
@@ -381,6 +398,8 @@ public sealed class ThinPool : IDisposable
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            if (_dissolved)
+                throw new StoreDissolvedException($"snapshot store {Name} was dissolved when its origin's last snapshot was removed; reopen the volume");
             return await body().ConfigureAwait(false);
         }
         finally
@@ -687,6 +706,53 @@ public sealed class ThinPool : IDisposable
         return true;
     }, ct);
 
+    /// <summary>
+    /// Dissolves a snapshot store whose only device left is its origin's: the blocks the origin
+    /// maps are copied back into the base LV (the origin's own extents), which is flushed, then
+    /// <paramref name="commit"/> (the metadata change that drops the store) runs, all under the
+    /// pool's lock so that no request comes in between. The mappings are not changed by the copy,
+    /// so until the commit the store stands whole (a crash leaves it to be dissolved again); after
+    /// it every request on the pool is refused with <see cref="StoreDissolvedException"/>.
+    /// </summary>
+    internal Task<bool> DissolveAsync(int device, Func<Task> commit, CancellationToken ct) => LockedAsync(async () =>
+    {
+        if (_base is null)
+            throw new StorageException($"thin pool {Name} is not a snapshot store");
+        if (_devices.Keys.Any(d => d != device))
+            throw new StorageException($"snapshot store {Name} still has snapshots");
+        await FlushDataAsync(ct).ConfigureAwait(false);
+        await CommitAsync(ct).ConfigureAwait(false);
+        if (_devices.TryGetValue(device, out var dev))
+        {
+            long limit = _base.Length / ChunkSize;
+            var buffer = new byte[MaxRun];
+            var mapped = dev.Map.Where(kv => kv.Key < limit).OrderBy(kv => kv.Key).ToList();
+            for (int i = 0; i < mapped.Count;)
+            {
+                // One read and one write for chunks that lie end to end on both sides.
+                int n = 1;
+                while (i + n < mapped.Count && (n + 1) * ChunkSize <= MaxRun && mapped[i + n].Key == mapped[i].Key + n && mapped[i + n].Value == mapped[i].Value + n)
+                    n++;
+                var run = buffer.AsMemory(0, n * ChunkSize);
+                await _data.ReadAsync(mapped[i].Value * ChunkSize, run, ct).ConfigureAwait(false);
+                await _base.WriteAsync(mapped[i].Key * ChunkSize, run, ct).ConfigureAwait(false);
+                i += n;
+            }
+            // Chunks past the base limit that the origin does not map read as zeros through the
+            // store (the limit lags the LV only after an interrupted grow): make the extents agree.
+            Array.Clear(buffer);
+            for (long v = dev.BaseLimit; v < limit; v++)
+            {
+                if (!dev.Map.ContainsKey(v))
+                    await _base.WriteAsync(v * ChunkSize, buffer.AsMemory(0, ChunkSize), ct).ConfigureAwait(false);
+            }
+            await _base.FlushAsync(ct).ConfigureAwait(false);
+        }
+        await commit().ConfigureAwait(false);
+        _dissolved = true;
+        return true;
+    }, ct);
+
     /// <summary>The data LV (scrubbed with the origin of a snapshot store).</summary>
     public LogicalVolume DataVolume => _data;
 
@@ -709,7 +775,9 @@ public sealed class ThinPool : IDisposable
         _data.Dispose();
         _meta.Dispose();
         (_base as IDisposable)?.Dispose();
-        _lock.Dispose();
+        // A dissolved store may still have requests queued on its lock: they take it and are refused.
+        if (!_dissolved)
+            _lock.Dispose();
     }
 }
 
@@ -730,6 +798,22 @@ public sealed class ThinVolume : IBlockDevice, IDisposable
 
     /// <summary>Name as VG/LV.</summary>
     public string Name { get; }
+
+    /// <summary>For the origin of a snapshot store: opens the LV itself, which serves requests once the store dissolves.</summary>
+    internal Func<IBlockDevice>? Reopen { get; init; }
+
+    private IBlockDevice? _plain;
+
+    // The plain LV, once the store has dissolved under this instance.
+    private IBlockDevice? Plain => Volatile.Read(ref _plain);
+
+    private IBlockDevice Dissolved(StoreDissolvedException e)
+    {
+        if (Reopen is null)
+            throw new StoreDissolvedException($"{Name}: {e.Message}", e);
+        lock (this)
+            return _plain ??= Reopen();
+    }
 
     /// <inheritdoc/>
     public long Length => _length();
@@ -757,23 +841,60 @@ public sealed class ThinVolume : IBlockDevice, IDisposable
     public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         CheckBounds(offset, buffer.Length);
-        await _pool.ReadAsync(_device, offset, buffer, cancellationToken).ConfigureAwait(false);
+        if (Plain is { } plain)
+        {
+            await plain.ReadAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await _pool.ReadAsync(_device, offset, buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreDissolvedException e)
+        {
+            await Dissolved(e).ReadAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc/>
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         CheckBounds(offset, data.Length);
-        if (data.Length > 0)
+        if (data.Length == 0)
+            return;
+        if (Plain is { } plain)
+        {
+            await plain.WriteAsync(offset, data, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
             await _pool.WriteAsync(_device, offset, data, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreDissolvedException e)
+        {
+            await Dissolved(e).WriteAsync(offset, data, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc/>
-    public async ValueTask FlushAsync(CancellationToken cancellationToken = default) =>
-        await _pool.FlushAsync(cancellationToken).ConfigureAwait(false);
-
-    /// <summary>Nothing to release: the pool belongs to the volume group.</summary>
-    public void Dispose()
+    public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
     {
+        if (Plain is { } plain)
+        {
+            await plain.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await _pool.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreDissolvedException e)
+        {
+            await Dissolved(e).FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
+
+    /// <summary>Releases the plain LV opened after the store dissolved, if any; the pool belongs to the volume group.</summary>
+    public void Dispose() => (Plain as IDisposable)?.Dispose();
 }

@@ -19,12 +19,9 @@ public sealed partial class VolumeGroup
     /// <summary>Default pvmove checkpoint: 16 extents (64 MiB at the default extent size).</summary>
     public const int DefaultMoveChunkExtents = 16;
 
-    /// <summary>
-    /// Changes the number of copies of a linear or mirrored LV to <paramref name="copies"/>
-    /// (1 = linear). New legs are synchronised before they serve reads; dropping legs is immediate.
-    /// Running it again after an interruption finishes the synchronisation.
-    /// </summary>
-    public async Task<LvEntry> ConvertMirrorsAsync(string name, int copies, IProgress<CopyProgress>? progress = null, CancellationToken ct = default)
+    // Changes the number of copies of one LV (see ConvertMirrorsAsync, which also converts the
+    // snapshot store of an origin).
+    private async Task<LvEntry> ConvertOneAsync(string name, int copies, IProgress<CopyProgress>? progress, CancellationToken ct)
     {
         if (copies < 1)
             throw new StorageException($"--mirrors {copies}: a volume needs at least one copy");
@@ -135,6 +132,7 @@ public sealed partial class VolumeGroup
             }
         }
         long total = jobs.Sum(j => j.Length), done = 0;
+        using var writer = WriterScope(lv.Id); // copies into an LV a guest has open write as that guest, fenced like its own writes
         var inherited = new Dictionary<(Guid, long), IReadOnlyList<long>?>();
         var cleared = new HashSet<(Guid Pv, long Start, long Region)>();
         foreach (var (seg, leg, offset, length, region) in jobs)

@@ -5,6 +5,7 @@
 // swaps every lost leg for a new stale leg (the good legs are never touched), then the resync
 // copies into the new legs; running it again after a crash finds only the second step left.
 using Tern.Storage.Format;
+using Tern.Storage.Remote;
 
 namespace Tern.Storage;
 
@@ -48,6 +49,17 @@ public sealed record RepairResult(IReadOnlyList<string> Replaced, long BytesSync
 public sealed partial class VolumeGroup
 {
     private bool Usable(Guid pv) => _pvs.TryGetValue(pv, out var p) && !p.Failed;
+
+    // The writer of an instance of the LV opened with one (a guest's disk), so that a copy made
+    // into the LV's legs on its behalf is refused, like the guest's own writes, once a newer
+    // generation owns the LV.
+    private IDisposable? WriterScope(Guid lvId)
+    {
+        WriterId? writer;
+        lock (_openLvs)
+            writer = _openLvs.Where(l => l.Id == lvId).Select(l => l.Writer).FirstOrDefault(w => w is not null);
+        return writer is { } w ? PvWriter.Use(w) : null;
+    }
 
     /// <summary>
     /// The degraded legs of a mirrored LV: those whose PV is missing or failed, that are stale, or
@@ -131,15 +143,15 @@ public sealed partial class VolumeGroup
             pv.Failed = false;
             back.Add(pv.Name);
         }
-        var joining = (returned ?? []).Where(p => !_pvs.ContainsKey(p.Id) && Metadata.Pvs.Any(e => e.Id == p.Id)).ToList();
+        var joining = (returned ?? []).Where(p => (!_pvs.TryGetValue(p.Id, out var now) || now.Failed) && Metadata.Pvs.Any(e => e.Id == p.Id)).ToList();
         if (joining.Count > 0)
         {
             // Open LVs look PVs up on every request: change the table between requests.
             using var quiet = await QuiesceAllAsync(ct).ConfigureAwait(false);
             foreach (var pv in joining)
             {
-                _pvs[pv.Id] = pv;
-                back.Add(pv.Name);
+                if (AttachPv(pv))
+                    back.Add(pv.Name);
             }
         }
         return back;

@@ -8,8 +8,8 @@
 // mappings) laid out like the LV. From the first snapshot on, the LV is written through the
 // store as its device 1: a block shared with snapshots is remapped into the store on its first
 // write (a whole 4 KiB block copies nothing), so the LV and all its snapshots share one mapping
-// and a write costs the same however many snapshots exist. The store stays with the LV until
-// the LV is removed.
+// and a write costs the same however many snapshots exist. The store dissolves when the LV's
+// last snapshot is removed (VolumeGroup.Dissolve.cs).
 using Tern.Storage.Format;
 
 namespace Tern.Storage;
@@ -190,6 +190,8 @@ public sealed partial class VolumeGroup
             await CommitAsync(m => m with { Thins = [.. (m.Thins ?? []).Where(t => t.Id != thin.Id)] }, ct).ConfigureAwait(false);
             var pool = await OpenThinPoolAsync(poolEntry.Name, ct).ConfigureAwait(false);
             await pool.DeleteDeviceAsync(thin.DeviceId, ct).ConfigureAwait(false);
+            if (Unused(Metadata, poolEntry))
+                await DissolveStoreAsync(poolEntry, ct).ConfigureAwait(false); // that was the origin's last snapshot
             return true;
         }
         if (md.FindPool(name) is { } entry)
@@ -248,9 +250,18 @@ public sealed partial class VolumeGroup
             throw new StorageException($"{Name}/{name} is a thin pool, not a volume; create thin volumes in it with --type thin --thin-pool {name}");
         if (md.FindLv(name) is { } lv && md.FindStore(lv.Id) is { } store)
         {
+            if (Unused(md, store))
+            {
+                // The removal of its last snapshot was interrupted: finish it first.
+                await DissolveStoreAsync(store, ct).ConfigureAwait(false);
+                return OpenLv(name);
+            }
             var pool = await OpenThinPoolAsync(store.Name, ct).ConfigureAwait(false);
             var id = lv.Id;
-            return new ThinVolume(pool, store.OriginDevice, $"{Name}/{name}", CachedLength(m => (m.Lvs.FirstOrDefault(l => l.Id == id)?.Extents ?? 0) * m.ExtentSize));
+            return new ThinVolume(pool, store.OriginDevice, $"{Name}/{name}", CachedLength(m => (m.Lvs.FirstOrDefault(l => l.Id == id)?.Extents ?? 0) * m.ExtentSize))
+            {
+                Reopen = () => OpenLv(name),
+            };
         }
         return OpenLv(name);
     }

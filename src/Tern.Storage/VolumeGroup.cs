@@ -415,7 +415,7 @@ public sealed partial class VolumeGroup : IDisposable
 
     private sealed class Quiesced : IDisposable
     {
-        public List<SemaphoreSlim> Locks { get; } = [];
+        public List<IoGate> Locks { get; } = [];
 
         public void Dispose()
         {

@@ -188,7 +188,10 @@ public sealed class StorageCommandTests : IDisposable
         var (code, _, err) = Tern("lv", "remove", "vg0/disk1");
         Assert.Equal(2, code);
         Assert.Contains("has 1 snapshot(s): disk1-before; remove them first", err, StringComparison.Ordinal);
-        Ok("lv", "remove", "vg0/disk1-before");
+        Assert.Contains("its snapshot store disk1_snap is dissolved", Ok("lv", "remove", "vg0/disk1-before"), StringComparison.Ordinal);
+        Assert.DoesNotContain("disk1_snap", Ok("lv", "list"), StringComparison.Ordinal);
+        Ok("lv", "copy", "lv:vg0/disk1", P("plain.img"));
+        Assert.Equal(newer, File.ReadAllBytes(P("plain.img"))); // the origin's data came back into its own extents
         Ok("lv", "remove", "vg0/disk1");
         Assert.DoesNotContain("disk1", Ok("lv", "list"), StringComparison.Ordinal);
     }

@@ -30,8 +30,19 @@ public sealed class NodeConfigurationTests : IDisposable
         Assert.Equal(("node-1", "tern", "127.0.0.1", 4053, "127.0.0.1", 8080), (s.Cluster.NodeName, s.Cluster.SystemName, s.Cluster.Hostname, s.Cluster.Port, s.HttpHost, s.HttpPort));
         Assert.Equal((PersistenceKind.Sqlite, TimeSpan.FromSeconds(60), 2UL << 30), (s.Cluster.Persistence, s.Cluster.JoinTimeout, s.Cluster.MemoryBudgetBytes));
         Assert.Equal(Path.Combine("data", "node-1"), s.Cluster.DataDir);
+        Assert.Null(s.Cluster.DownAfter);
         Assert.Empty(s.Cluster.Seeds);
         Assert.Null(s.ApiToken);
+    }
+
+    [Fact]
+    public void Down_after_sets_the_split_brain_resolvers_stable_after()
+    {
+        var s = Load(env: new Hashtable { ["TERN_DOWN_AFTER"] = "3s" });
+        Assert.Equal(TimeSpan.FromSeconds(3), s.Cluster.DownAfter);
+        var hocon = Tern.Cluster.Hosting.TernHocon.Build(s.Cluster with { FastTimings = true });
+        Assert.Equal(TimeSpan.FromSeconds(3), hocon.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
+        Assert.Equal(TimeSpan.FromSeconds(5), Tern.Cluster.Hosting.TernHocon.Build(new Tern.Cluster.TernNodeOptions { FastTimings = true }).GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
     }
 
     [Fact]
@@ -84,6 +95,7 @@ public sealed class NodeConfigurationTests : IDisposable
     [InlineData("TERN_SEEDS", "10.0.0.1", "--seed (or TERN_SEEDS) '10.0.0.1' is not a seed")]
     [InlineData("TERN_SEEDS", "h:0", "--seed (or TERN_SEEDS) 'h:0' is not a seed")]
     [InlineData("TERN_JOIN_TIMEOUT", "soon", "--join-timeout (or TERN_JOIN_TIMEOUT) 'soon' is not a duration")]
+    [InlineData("TERN_DOWN_AFTER", "0s", "--down-after (or TERN_DOWN_AFTER) '0s' is not a duration")]
     [InlineData("TERN_MEMORY", "lots", "--memory (or TERN_MEMORY) 'lots' is not a size")]
     [InlineData("TERN_PERSISTENCE", "mysql", "--persistence (or TERN_PERSISTENCE) 'mysql' is not sqlite or postgres")]
     [InlineData("TERN_PERSISTENCE", "postgres", "postgres persistence needs --postgres (or TERN_POSTGRES_CONNECTION)")]

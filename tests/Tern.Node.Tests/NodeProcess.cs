@@ -91,6 +91,20 @@ internal sealed partial class NodeProcess : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Freezes the node (SIGSTOP): to the others it is silent, as behind a partition, until <see cref="Resume"/>.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>Lets a paused node run again (SIGCONT): the partition heals.</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit(10_000);
+        if (kill.ExitCode != 0)
+            throw new InvalidOperationException($"kill -{signal} {_process.Id} exited {kill.ExitCode}");
+    }
+
     /// <summary>Kills the node at once (SIGKILL): no leaving, no cleanup, as a crash would.</summary>
     public void Kill()
     {

@@ -177,6 +177,37 @@ public sealed class ClusterVgTests : IDisposable
     }
 
     [Fact]
+    public async Task A_clean_close_of_one_pv_instance_leaves_the_write_intent_of_another_for_crash_recovery()
+    {
+        // Two LVs on one PV, written by two instances of the PV (two nodes in a cluster).
+        await _pool.CreateVgAsync(1, 4 * Extent, size: 32 << 20);
+        _pool.CloseAll();
+        var first = await PhysicalVolume.OpenAsync(FilePhysicalVolumeIo.Open(_pool.PathOf(0)));
+        using (var setup = await VolumeGroup.OpenAsync("vg0", [first]))
+        {
+            await setup.CreateLvAsync("a", 4 * Extent, LvLayout.Linear);
+            await setup.CreateLvAsync("b", 4 * Extent, LvLayout.Linear);
+        }
+        var mine = await PhysicalVolume.OpenAsync(FilePhysicalVolumeIo.Open(_pool.PathOf(0)));
+        var writer = await VolumeGroup.OpenAsync("vg0", [first]);
+        var view = VolumeGroup.OpenView(writer.Metadata, new Dictionary<Guid, PhysicalVolume> { [mine.Id] = mine }, new WriterCommitter(writer));
+        var a = view.OpenLv("a");
+        await a.WriteAsync(0, Enumerable.Repeat((byte)7, 4096).ToArray()); // armed, not flushed
+        using (var b = writer.OpenLv("b"))
+        {
+            await b.WriteAsync(0, Enumerable.Repeat((byte)9, 4096).ToArray());
+            await b.FlushAsync();
+        }
+        writer.Dispose();
+        first.Dispose(); // clean close of the other instance
+
+        mine.Io.Dispose(); // the view's node dies: nothing of it is flushed or closed
+        using var reopened = await PhysicalVolume.OpenAsync(FilePhysicalVolumeIo.Open(_pool.PathOf(0)));
+        long regionOfA = (writer.Metadata.FindLv("a")!.Segments[0].Areas[0].StartExtent * 4 * Extent) / PvLabel.TagRegionSize;
+        Assert.Contains(regionOfA, reopened.RecoveredRegionList);
+    }
+
+    [Fact]
     public void Metadata_json_round_trips_and_damaged_bytes_are_a_storage_error()
     {
         var md = new VgMetadata { Name = "vg0", Id = Guid.NewGuid(), Seqno = 7, ExtentSize = Extent, Pvs = [new PvEntry { Id = Guid.NewGuid(), Host = "h", Path = "/p", Extents = 3 }], Lvs = [] };

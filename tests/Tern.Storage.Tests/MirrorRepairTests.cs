@@ -5,6 +5,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Tern.Storage.Format;
+using Tern.Storage.Remote;
 
 namespace Tern.Storage.Tests;
 
@@ -364,6 +365,34 @@ public sealed class MirrorRepairTests : IDisposable
         await vg2.CreateLvAsync("m", 4 * Extent, new LvLayout(SegmentType.Mirror, 2));
         Assert.Equal(1, await vg2.MarkLegsStaleOnHostAsync("m", "h9"));
         Assert.Single(vg2.Metadata.FindLv("m")!.Segments[0].Areas, a => a.Stale);
+    }
+
+    [Fact]
+    public async Task A_resync_of_a_guest_disk_writes_as_its_writer_and_is_refused_once_a_newer_generation_owns_it()
+    {
+        var (vgName, model, legA, _) = await MirrorAsync(["h0", "h1", "h2"]);
+        var fences = new FenceTable(Path.Combine(_pool.Dir, "fences.json"));
+        var ios = new List<FencedPhysicalVolumeIo>();
+        var pvs = await _pool.OpenPvsAsync([0, 1, 2], (_, io) =>
+        {
+            var fenced = new FencedPhysicalVolumeIo(io, fences);
+            ios.Add(fenced);
+            return fenced;
+        });
+        using var vg = _pool.Track(await VolumeGroup.OpenAsync(vgName, pvs));
+        await vg.MarkLegsStaleOnHostAsync("m", "h" + legA);
+        var id = vg.Metadata.FindLv("m")!.Id;
+        using var lv = vg.OpenLv("m");
+        lv.Writer = new WriterId(id, 1);
+        fences.Raise(id, 2); // the guest was restarted elsewhere as generation 2
+
+        await Assert.ThrowsAsync<FencedWriteException>(() => vg.ResyncAsync("m"));
+        Assert.True(ios.Sum(i => i.RefusedStaleWrites) > 0);
+        Assert.Equal(LegProblem.Stale, Assert.Single(vg.Degraded("m")).Problem);
+
+        lv.Writer = new WriterId(id, 2);
+        await vg.ResyncAsync("m");
+        await AssertEveryLegHoldsAsync(vg, "m", model);
     }
 
     private sealed class SyncProgress(Action<CopyProgress> report) : IProgress<CopyProgress>

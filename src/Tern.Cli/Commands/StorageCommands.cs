@@ -16,7 +16,7 @@ using Tern.Storage.Format;
 namespace Tern.Cli.Commands;
 
 /// <summary>The `tern pv`, `tern vg` and `tern lv` verbs.</summary>
-public static class StorageCommands
+public static partial class StorageCommands
 {
     /// <summary>Exit code for a request refused before anything changed.</summary>
     public const int UsageError = 2;
@@ -285,6 +285,7 @@ public static class StorageCommands
         lv.Subcommands.Add(LvRemove(pools));
         lv.Subcommands.Add(LvCopy(pools));
         lv.Subcommands.Add(LvScrub(pools));
+        lv.Subcommands.Add(LvRepair(pools));
         lv.Subcommands.Add(LvConvert(pools));
         lv.Subcommands.Add(LvSnapshot(pools));
         return lv;
@@ -422,7 +423,7 @@ public static class StorageCommands
                         r.Lv, r.Vg, r.Attr, FormatSize(r.Size), r.Type, r.Pool ?? "", r.DataPercent is { } d ? d.ToString("F2", CultureInfo.InvariantCulture) : "",
                         r.Segments == 0 ? "" : Num(r.Segments), r.Areas == 0 ? "" : Num(r.Areas),
                         r.SyncPercent is { } p ? p.ToString("F2", CultureInfo.InvariantCulture) : "", string.Join(",", r.Devices),
-                        string.Join(",", (r.Degraded ?? []).Select(l => $"{l.Host}:{l.Pv} ({l.State})")),
+                        string.Join(",", (r.Degraded ?? []).Select(l => $"{(l.Pv.StartsWith(l.Host + ":", StringComparison.Ordinal) ? l.Pv : $"{l.Host}:{l.Pv}")} ({l.State})")),
                     ];
                     return anyDegraded ? cells : cells[..^1];
                 }), "LSize", "Data%", "#Seg", "#Area", "Sync%");
@@ -490,8 +491,12 @@ public static class StorageCommands
         {
             var (vgName, lvName) = ParseLvName(parse.GetValue(name)!);
             var group = await pool.OpenVgAsync(vgName, ct).ConfigureAwait(false);
+            var originOf = group.Metadata.FindThin(lvName)?.Origin is { } o && group.Metadata.FindLv(o) is { } lv ? lv : null;
+            string? store = originOf is null ? null : group.Metadata.FindStore(originOf.Id)?.Name;
             await group.RemoveLvAsync(lvName, ct).ConfigureAwait(false);
             output.WriteLine($"Logical volume \"{vgName}/{lvName}\" successfully removed.");
+            if (store is not null && group.Metadata.FindStore(originOf!.Id) is null)
+                output.WriteLine($"That was the last snapshot of {vgName}/{originOf.Name}: its snapshot store {store} is dissolved and its blocks are back in {originOf.Name}'s own extents.");
             return 0;
         });
         return remove;

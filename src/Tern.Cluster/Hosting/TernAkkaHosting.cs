@@ -26,7 +26,7 @@ public static class TernAkkaHosting
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.DataDir);
-        var storage = new NodeStorage(options.NodeName, options.DataDir, StorageBindAddress(options));
+        var storage = new NodeStorage(options.NodeName, options.DataDir, StorageBindAddress(options), options.EffectivePublicHostname);
         return builder
             .AddHocon(TernHocon.Build(options), HoconAddMode.Prepend)
             .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
@@ -63,33 +63,37 @@ public static class TernAkkaHosting
                 var capacity = new HostCapacity(options.NodeName, self.ToString(), options.MemoryBudgetBytes, options.Harts, 0, 0, Environment.ProcessId);
                 var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval, options.DataDir), ActorNames.HostAgent);
                 registry.Register<HostAgentKey>(agent);
+                var disks = StartStorage(system, registry, storage, self.ToString());
                 var hypervisor = system.ActorOf(
-                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname),
+                    Hypervisor.Props(options.NodeName, options.MemoryBudgetBytes, options.Harts, registry.Get<VmControllerRegion>(), agent, HostTelemetryFor(options, resolver), options.Hostname, disks),
                     ActorNames.Hypervisor);
                 registry.Register<HypervisorKey>(hypervisor);
-                StartStorage(system, registry, storage, self.ToString());
                 if (options.Seeds.Count == 0)
                     cluster.Join(self);
             });
     }
 
     // The node's share of the extent pool: its extent server (serving the PVs listed in its data
-    // dir), the actor the coordinator finds it through, and the agent that opens guest disks here.
-    private static void StartStorage(ActorSystem system, IActorRegistry registry, NodeStorage storage, string address)
+    // dir), the actor the coordinator finds it through, and the agent that opens guest disks here
+    // (returned as the hypervisor's source of lv:VG/LV disks).
+    private static AgentGuestDisks StartStorage(ActorSystem system, IActorRegistry registry, NodeStorage storage, string address)
     {
         foreach (string problem in storage.StartAsync().GetAwaiter().GetResult())
             system.Log.Warning("storage: {0}", problem);
         system.RegisterOnTermination(() => storage.DisposeAsync().AsTask().GetAwaiter().GetResult());
         system.ActorOf(ExtentServerActor.Props(storage, address), ExtentServerActor.Name);
-        var agent = new StorageAgent(storage, registry.Get<StorageCoordinatorProxy>());
+        var agent = new StorageAgent(storage, registry.Get<StorageCoordinatorProxy>(), maintenance: new MirrorMaintenance(MirrorMaintenanceOptions.FromEnvironment()));
         StorageAgent.Register(system, agent);
         system.ActorOf(StorageAgentActor.Props(agent), StorageAgentActor.Name);
+        return new AgentGuestDisks(agent, registry.Get<StorageCoordinatorProxy>());
     }
 
-    // The extent server listens where remoting does (loopback by default); on a wildcard bind
-    // it listens on every interface too, so the address other nodes were given works.
+    // The extent server listens where remoting does (loopback by default, every interface for
+    // 0.0.0.0 or a host name) and is advertised under the node's public host name, as remoting
+    // is; clients need its random token, which only cluster members learn.
     private static System.Net.IPAddress StorageBindAddress(TernNodeOptions options) =>
-        System.Net.IPAddress.TryParse(options.Hostname, out var ip) ? ip : System.Net.IPAddress.Loopback;
+        System.Net.IPAddress.TryParse(options.Hostname, out var ip) ? ip
+            : options.Hostname == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Any;
 
     // The hypervisor logs through the host's ILoggerFactory (so lines carry trace ids) when there is one.
     private static HostTelemetry HostTelemetryFor(TernNodeOptions options, Akka.DependencyInjection.IDependencyResolver resolver)

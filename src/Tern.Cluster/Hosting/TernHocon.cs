@@ -57,6 +57,8 @@ public static class TernHocon
         var config = ConfigurationFactory.ParseString(hocon);
         if (options.FastTimings)
             config = config.WithFallback(ConfigurationFactory.ParseString(FastTimings));
+        if (options.DownAfter is { } downAfter)
+            config = ConfigurationFactory.ParseString($"akka.cluster.split-brain-resolver.stable-after = {(long)downAfter.TotalMilliseconds}ms").WithFallback(config);
         if (!options.StopOnProcessSignal)
             config = ConfigurationFactory.ParseString("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off").WithFallback(config);
         return config;

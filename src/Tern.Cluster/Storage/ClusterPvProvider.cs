@@ -64,8 +64,27 @@ public sealed class ClusterPvProvider : IPvProvider
         ArgumentNullException.ThrowIfNull(pv);
         if (server.Host == local.Host)
             return local.OpenLocal(pv.Id);
-        var remote = await RemotePhysicalVolumeIo.ConnectAsync(server.Host, IPEndPoint.Parse(server.Endpoint), server.Token, pv.Id, options, ct).ConfigureAwait(false);
+        var remote = await RemotePhysicalVolumeIo.ConnectAsync(server.Host, await ResolveAsync(server, ct).ConfigureAwait(false), server.Token, pv.Id, options, ct).ConfigureAwait(false);
         return new NamedPhysicalVolumeIo(remote, $"{server.Host}:{pv.Path}");
+    }
+
+    // An extent server's endpoint is host:port with the host an IP or a DNS name (a pod or service name).
+    private static async Task<IPEndPoint> ResolveAsync(ExtentServerInfo server, CancellationToken ct)
+    {
+        int colon = server.Endpoint.LastIndexOf(':');
+        if (IPEndPoint.TryParse(server.Endpoint, out var ep))
+            return ep;
+        if (colon <= 0 || !int.TryParse(server.Endpoint.AsSpan(colon + 1), System.Globalization.CultureInfo.InvariantCulture, out int port))
+            throw new StorageException($"the extent server of {server.Host} gave a bad endpoint '{server.Endpoint}'");
+        try
+        {
+            var addresses = await Dns.GetHostAddressesAsync(server.Endpoint[..colon], ct).ConfigureAwait(false);
+            return new IPEndPoint(addresses.First(), port);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new IOException($"cannot resolve the extent server of {server.Host} ({server.Endpoint}): {e.Message}", e);
+        }
     }
 
     /// <inheritdoc/>

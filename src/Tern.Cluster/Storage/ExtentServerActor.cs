@@ -49,7 +49,7 @@ public sealed class ExtentServerActor : ReceiveActor
     {
         ArgumentNullException.ThrowIfNull(storage);
         var ep = storage.Server.Endpoint;
-        return new ExtentServerInfo(storage.Host, address, $"{ep.Address}:{ep.Port}", storage.Server.Token,
+        return new ExtentServerInfo(storage.Host, address, $"{storage.Advertised}:{ep.Port}", storage.Server.Token,
             [.. storage.Pvs.Select(p => new PvInfo(p.Id, storage.Host, p.Path, p.Size))]);
     }
 

@@ -18,9 +18,10 @@ public sealed class NodeStorage : IAsyncDisposable
     private ExtentServer? _server;
 
     /// <summary>Creates the node's storage over <paramref name="dataDir"/> (fences in dataDir/fences.json).</summary>
-    public NodeStorage(string host, string dataDir, IPAddress bind)
+    public NodeStorage(string host, string dataDir, IPAddress bind, string? advertised = null)
     {
         Host = host;
+        Advertised = advertised ?? bind.ToString();
         DataDir = Path.GetFullPath(dataDir);
         Bind = bind;
         Directory.CreateDirectory(DataDir);
@@ -32,6 +33,9 @@ public sealed class NodeStorage : IAsyncDisposable
 
     /// <summary>The node's data dir, where its PVs are listed and relative PV paths resolve.</summary>
     public string DataDir { get; }
+
+    /// <summary>The address other nodes reach the extent server by (an IP or a DNS name).</summary>
+    public string Advertised { get; }
 
     /// <summary>Where the extent server listens.</summary>
     public IPAddress Bind { get; }

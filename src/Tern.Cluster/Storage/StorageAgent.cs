@@ -25,8 +25,9 @@ public sealed class StorageAgent : IAsyncDisposable
     private readonly SemaphoreSlim _adopting = new(1, 1);
 
     /// <summary>Creates the agent of the node of <paramref name="local"/>, which reaches the coordinator through <paramref name="coordinator"/> (its singleton proxy).</summary>
-    public StorageAgent(NodeStorage local, IActorRef coordinator, RemoteIoOptions? remoteIo = null, TimeSpan? timeout = null)
+    public StorageAgent(NodeStorage local, IActorRef coordinator, RemoteIoOptions? remoteIo = null, TimeSpan? timeout = null, MirrorMaintenance? maintenance = null)
     {
+        Maintenance = maintenance;
         _local = local;
         _coordinator = coordinator;
         _remoteIo = remoteIo;
@@ -38,6 +39,27 @@ public sealed class StorageAgent : IAsyncDisposable
 
     /// <summary>Registers <paramref name="agent"/> as the one of <paramref name="system"/>.</summary>
     public static void Register(ActorSystem system, StorageAgent agent) => Agents.AddOrUpdate(system, agent);
+
+    /// <summary>Resync and repair of the mirrored LVs open here (null: none).</summary>
+    public MirrorMaintenance? Maintenance { get; }
+
+    /// <summary>
+    /// One maintenance round over the disks open on this node: each mirrored LV's returned legs
+    /// are resynced and legs away too long are rebuilt elsewhere (see <see cref="MirrorMaintenance"/>),
+    /// through the disk's own view, so its commits go through the coordinator.
+    /// </summary>
+    public async Task<IReadOnlyList<MaintenanceOutcome>> MaintainAsync(CancellationToken ct = default)
+    {
+        if (Maintenance is null)
+            return [];
+        var outcomes = new List<MaintenanceOutcome>();
+        foreach (var disk in Disks)
+        {
+            string name = disk.Volume.Entry.Name;
+            outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, n => n == name, ct: ct).ConfigureAwait(false));
+        }
+        return outcomes;
+    }
 
     /// <summary>The node's storage.</summary>
     public NodeStorage Node => _local;
@@ -76,7 +98,8 @@ public sealed class StorageAgent : IAsyncDisposable
         try
         {
             var entry = md.Lvs.First(l => l.Id == granted.LvId);
-            foreach (var id in entry.Segments.SelectMany(s => s.Areas).Select(a => a.Pv).Distinct())
+            // Every PV of the VG, not only the LV's: a repair rebuilds a lost leg on another one.
+            foreach (var id in md.Pvs.Select(p => p.Id))
             {
                 if (await TryOpenPvAsync(md, id, servers, ct).ConfigureAwait(false) is { } pv)
                     pvs[id] = pv;

@@ -1,7 +1,8 @@
 // The actor face of a node's storage agent, at /user/storage-agent: it subscribes to the
 // coordinator's `tern-storage` topic and hands every published VG version to the agent, and
 // reminds the coordinator every few seconds of the LVs this node's guests hold (a coordinator
-// that just took over knows none).
+// that just took over knows none), and runs the mirror maintenance of those LVs (resync of legs
+// that came back, repair of legs away too long).
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
@@ -18,9 +19,13 @@ public sealed class StorageAgentActor : ReceiveActor, IWithTimers
 
     private static readonly TimeSpan ReassertInterval = TimeSpan.FromSeconds(3);
 
+    private readonly StorageAgent _agent;
+    private bool _maintaining;
+
     /// <summary>Creates the actor for <paramref name="agent"/>.</summary>
     public StorageAgentActor(StorageAgent agent)
     {
+        _agent = agent;
         var log = Context.GetLogger();
         Receive<SubscribeAck>(_ => { });
         Receive<VgMetadataChanged>(c =>
@@ -31,6 +36,26 @@ public sealed class StorageAgentActor : ReceiveActor, IWithTimers
                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         });
         Receive<Reassert>(_ => agent.Reassert(Self));
+        Receive<Maintain>(_ =>
+        {
+            if (_maintaining)
+                return;
+            _maintaining = true;
+            agent.MaintainAsync().PipeTo(Self, success: o => new Maintained(o, null), failure: e => new Maintained([], e));
+        });
+        Receive<Maintained>(m =>
+        {
+            _maintaining = false;
+            foreach (var o in m.Outcomes)
+            {
+                if (o.Error is not null)
+                    log.Warning("storage agent: {0}", o.Message);
+                else
+                    log.Info("storage agent: {0}", o.Message);
+            }
+            if (m.Error is not null)
+                log.Warning("storage agent: maintenance failed: {0}", m.Error.GetBaseException().Message);
+        });
         Receive<LvGranted>(_ => { });
         Receive<StorageRefused>(r => log.Warning("storage agent: {0}", r.Reason));
     }
@@ -43,10 +68,19 @@ public sealed class StorageAgentActor : ReceiveActor, IWithTimers
     {
         DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(StorageCoordinator.Topic, Self));
         Timers.StartPeriodicTimer("reassert", Reassert.Instance, ReassertInterval);
+        if (_agent.Maintenance is { } m)
+            Timers.StartPeriodicTimer("maintain", Maintain.Instance, m.Options.Interval);
     }
 
     /// <summary>Props for the actor.</summary>
     public static Props Props(StorageAgent agent) => Akka.Actor.Props.Create(() => new StorageAgentActor(agent));
+
+    private sealed class Maintain : INoSerializationVerificationNeeded
+    {
+        public static readonly Maintain Instance = new();
+    }
+
+    private sealed record Maintained(IReadOnlyList<MaintenanceOutcome> Outcomes, Exception? Error) : INoSerializationVerificationNeeded;
 
     private sealed class Reassert : INoSerializationVerificationNeeded
     {

@@ -468,7 +468,22 @@ public sealed class RemotePhysicalVolumeIo : IPhysicalVolumeIo
                     }
                     if (p is not null && status == ExtentProtocol.StatusOk && p.Op == ExtentProtocol.OpRead && length == p.Length)
                     {
-                        await TakeAsync(p.Target, (int)length).ConfigureAwait(false);
+                        try
+                        {
+                            await TakeAsync(p.Target, (int)length).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            // The connection broke inside the data: the read is still unanswered,
+                            // so it goes back with the others to be sent again.
+                            lock (_gate)
+                            {
+                                p.Finished = false;
+                                _inFlight[p.Id] = p;
+                                _outstanding += p.WindowCost;
+                            }
+                            throw;
+                        }
                         p.TrySetResult();
                         continue;
                     }
