@@ -12,7 +12,7 @@ public static class TernApp
     {
         var root = new RootCommand("Tern: a distributed RISC-V virtual-machine cluster.");
         root.Subcommands.Add(RunCommand.Create());
-        root.Subcommands.Add(ExtentBenchCommand.WithExtentBench(TransportBenchCommand.WithTransportBench(ClusterBenchCommand.WithClusterBench(ResyncBenchCommand.WithResyncBench(StorageCommands.WithStorageBench(BenchCommand.Create()))))));
+        root.Subcommands.Add(FailoverBenchCommand.WithFailoverBench(ExtentBenchCommand.WithExtentBench(TransportBenchCommand.WithTransportBench(ClusterBenchCommand.WithClusterBench(ResyncBenchCommand.WithResyncBench(StorageCommands.WithStorageBench(BenchCommand.Create())))))));
         root.Subcommands.Add(StorageCommands.Pv());
         root.Subcommands.Add(StorageCommands.Vg());
         root.Subcommands.Add(StorageCommands.Lv());

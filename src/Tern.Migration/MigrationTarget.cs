@@ -56,6 +56,10 @@ public static class MigrationTarget
                 throw new MigrationFailedException($"cannot build a machine for {shape}: {e.Message}", e);
             }
             WarmUp(guest.Machine, shape);
+            // The pages that may hold data: those the build wrote (loaders write through the
+            // dirty log), then those the stream fills. A zero run leaves the others untouched.
+            var written = new ulong[guest.Machine.Memory.DirtyWords];
+            guest.Machine.Memory.HarvestDirty(written);
             // The thread exists from now on, parked, so that starting the guest is a signal.
             guest.StartPaused();
             await MigrationWire.WriteAsync(channel, MigrationWire.Prepared, Array.Empty<byte>(), ct).ConfigureAwait(false);
@@ -74,7 +78,7 @@ public static class MigrationTarget
                 switch (type)
                 {
                     case MigrationWire.Pages:
-                        ApplyPages(memory, record.Span, page, postCopy: false);
+                        ApplyPages(memory, record.Span, page, written);
                         applyTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
                         break;
                     case MigrationWire.RoundEnd:
@@ -165,7 +169,14 @@ public static class MigrationTarget
             if (guest!.Machine.Memory.AbsentPages == 0 && guest.State != MachineRunState.Stopped)
                 return guest;
             guest.Machine.Memory.FailAbsent(e.Message);
-            guest.Dispose();
+            try
+            {
+                guest.Dispose();
+            }
+            catch (AggregateException stopped) when (stopped.InnerException is PageUnavailableException)
+            {
+                // the guest had already stopped on a page that cannot come: it is lost, as said below
+            }
             throw new MigrationFailedException($"post-copy broke before every page arrived: the guest is lost ({e.Message})", e);
         }
         catch
@@ -216,7 +227,7 @@ public static class MigrationTarget
             var (type, payload) = await MigrationWire.ReadAsync(channel, ct).ConfigureAwait(false);
             if (type == MigrationWire.Pages)
             {
-                ApplyPages(memory, payload, page, postCopy: true);
+                ApplyPages(memory, payload, page, written: null);
                 continue;
             }
             if (type != MigrationWire.Finished)
@@ -246,8 +257,10 @@ public static class MigrationTarget
         }
     }
 
-    private static void ApplyPages(GuestMemory memory, ReadOnlySpan<byte> span, byte[] page, bool postCopy)
+    // written: pre-copy, the pages that may hold data (null in post-copy, where pages are filled aside).
+    private static void ApplyPages(GuestMemory memory, ReadOnlySpan<byte> span, byte[] page, ulong[]? written)
     {
+        bool postCopy = written is null;
         if (span.Length < 4)
             throw new MigrationFailedException("page record truncated");
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(span);
@@ -278,7 +291,7 @@ public static class MigrationTarget
                 }
                 else
                 {
-                    ClearPages(memory, (int)index, (int)run);
+                    ClearPages(memory, (int)index, (int)run, written!);
                 }
                 continue;
             }
@@ -313,6 +326,8 @@ public static class MigrationTarget
             }
             if (postCopy)
                 memory.FillAbsent((int)index, page);
+            else
+                written![index >> 6] |= 1UL << (int)(index & 63);
         }
         if (pos != span.Length)
             throw new MigrationFailedException("page record has trailing bytes");
@@ -326,15 +341,20 @@ public static class MigrationTarget
             t[i] ^= d[i];
     }
 
-    // Zeroes a run of pages, leaving alone those already zero (most of them, in round 0 of a
-    // fresh target: reading an untouched page is cheap, writing it would make the host back it).
-    private static void ClearPages(GuestMemory memory, int first, int count)
+    // Zeroes a run of pages, touching only those that may hold data: the others are still as the
+    // host gave them, zero and not even backed (most of them, in round 0 of a fresh target).
+    private static void ClearPages(GuestMemory memory, int first, int count, ulong[] written)
     {
         for (int p = first; p < first + count; p++)
         {
-            var span = memory.Span(memory.Base + ((ulong)p * GuestMemory.PageSize), GuestMemory.PageSize);
-            if (span.ContainsAnyExcept((byte)0))
-                span.Clear();
+            if ((written[p >> 6] & (1UL << (p & 63))) == 0)
+            {
+                if ((p & 63) == 0 && written[p >> 6] == 0)
+                    p += 63; // a whole word of untouched pages
+                continue;
+            }
+            memory.Span(memory.Base + ((ulong)p * GuestMemory.PageSize), GuestMemory.PageSize).Clear();
+            written[p >> 6] &= ~(1UL << (p & 63));
         }
     }
 }

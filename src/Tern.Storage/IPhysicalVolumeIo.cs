@@ -24,8 +24,21 @@ public interface IPhysicalVolumeIo : IDisposable
     ValueTask FlushAsync(CancellationToken cancellationToken = default);
 }
 
+/// <summary>
+/// A PV's I/O that can read on the calling thread (a local file, or a wrapper over one), so
+/// that a large verified read can hand pieces to the verification helper while it copies.
+/// </summary>
+internal interface ISynchronousReads
+{
+    /// <summary>Whether <see cref="Read"/> may be used.</summary>
+    bool CanReadSynchronously { get; }
+
+    /// <summary>Fills <paramref name="span"/> from <paramref name="offset"/> on this thread; bytes past the end read as zeros.</summary>
+    void Read(long offset, Span<byte> span);
+}
+
 /// <summary>A physical volume stored in a local file (or block device node).</summary>
-public sealed class FilePhysicalVolumeIo : IPhysicalVolumeIo
+public sealed class FilePhysicalVolumeIo : IPhysicalVolumeIo, ISynchronousReads
 {
     private readonly SafeFileHandle _handle;
 
@@ -68,8 +81,10 @@ public sealed class FilePhysicalVolumeIo : IPhysicalVolumeIo
         return ValueTask.CompletedTask;
     }
 
+    bool ISynchronousReads.CanReadSynchronously => true;
+
     /// <summary>Fills <paramref name="span"/> from <paramref name="offset"/>, on this thread; bytes past the end read as zeros.</summary>
-    internal void Read(long offset, Span<byte> span)
+    public void Read(long offset, Span<byte> span)
     {
         while (!span.IsEmpty)
         {

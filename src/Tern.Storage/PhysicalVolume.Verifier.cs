@@ -3,8 +3,9 @@
 // on copying pieces while the helper verifies those already copied. Both take pieces from one
 // counter, so when the helper is slow to wake (a loaded machine) the reader simply verifies
 // the rest itself, and a request never waits for the helper to start; it waits only for a
-// piece the helper has begun, which takes about a microsecond. Only local-file PVs use it:
-// their reads complete on return, so the reader never leaves the thread mid-request.
+// piece the helper has begun, which takes about a microsecond. Only PVs whose reads complete on
+// the calling thread (local files, also behind a node's fence) use it, so the reader never
+// leaves the thread mid-request.
 namespace Tern.Storage;
 
 public sealed partial class PhysicalVolume
@@ -76,7 +77,7 @@ public sealed partial class PhysicalVolume
     private bool ReadWithHelper(long dataOffset, Memory<byte> buffer, out List<int>? bad)
     {
         bad = null;
-        if (Environment.ProcessorCount < 2 || Io is not FilePhysicalVolumeIo file)
+        if (Environment.ProcessorCount < 2 || Io is not ISynchronousReads { CanReadSynchronously: true } file)
             return false;
         var job = new Job(this, dataOffset / BlockSize, buffer, buffer.Length / BlockSize);
         if (Interlocked.CompareExchange(ref _posted, job, null) is not null)

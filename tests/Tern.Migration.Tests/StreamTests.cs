@@ -121,20 +121,23 @@ public sealed class StreamTests
         using (client)
         using (server)
         {
-            // The target is held paused, so that its memory can be compared once every page is in.
-            var receive = Task.Run(() => MigrationTarget.ReceiveAsync(server.GetStream(), Empty, "target", t => _ = t.PauseAsync(), TimeSpan.FromSeconds(10), CancellationToken.None));
+            // The target's guest is held (a request blocking its thread, queued before it starts),
+            // so that its memory can be compared once every page is in.
+            using var hold = new ManualResetEventSlim();
+            var receive = Task.Run(() => MigrationTarget.ReceiveAsync(server.GetStream(), Empty, "target", t => _ = t.InvokeAsync(_ => hold.Wait(Bound)), TimeSpan.FromSeconds(10), CancellationToken.None));
             var stats = await new MigrationSource(source, new MigrationOptions { PostCopyAtOnce = true, MaxBandwidth = 8L << 20 }).MigrateAsync(client.GetStream()).WaitAsync(Bound);
             using var target = await receive.WaitAsync(Bound);
             Assert.Equal(MachineRunState.Stopped, source.State);
             long nonZero = NonZeroBytes(source.Machine); // the source stopped at go: the guest's memory then
             Assert.Equal(0, stats.Rounds);
             Assert.Equal(0, target.Machine.Memory.AbsentPages);
-            Assert.Equal(Hash(source.Machine.Memory), await target.InvokeAsync(m => Hash(m.Memory)));
+            Assert.Equal(Hash(source.Machine.Memory), Hash(target.Machine.Memory)); // its thread is held in a request
+
             Assert.True(stats.FinalPages >= nonZero / GuestMemory.PageSize, $"{stats.FinalPages} pages left to the target for {nonZero} bytes of data");
             // Each page with data crossed once (raw, as the working set does not compress), no zero page crossed.
             Assert.True(stats.BytesSent <= (nonZero * 1.01) + (64 << 10), $"{stats.BytesSent} bytes sent for {nonZero} bytes of non-zero memory");
             var beats = new Beats(target);
-            target.Resume();
+            hold.Set();
             await beats.Wait(5);
         }
     }
@@ -170,9 +173,11 @@ public sealed class StreamTests
         {
             var reports = new List<MigrationProgress>();
             var receive = Task.Run(() => MigrationTarget.ReceiveAsync(server.GetStream(), Empty, "target"));
-            var stats = await new MigrationSource(source, new MigrationOptions { Progress = new SyncProgress(reports.Add) }).MigrateAsync(client.GetStream()).WaitAsync(Bound);
+            // A limit of a second lets it switch over after round 1, leaving what the guest
+            // dirtied meanwhile (10 pages a millisecond) to the stop-and-copy.
+            var options = new MigrationOptions { DowntimeLimit = TimeSpan.FromSeconds(1), Progress = new SyncProgress(reports.Add) };
+            var stats = await new MigrationSource(source, options).MigrateAsync(client.GetStream()).WaitAsync(Bound);
             using var target = await receive.WaitAsync(Bound);
-            // A guest dirtying 10 pages a millisecond leaves some for the stop-and-copy.
             Assert.True(stats.FinalPages > 0, $"no page in the final copy: {stats}");
             Assert.True(stats.StateCaptureMs > 0 && stats.StateCaptureMs <= stats.FinalCopyMs, $"state capture {stats.StateCaptureMs} of final copy {stats.FinalCopyMs}");
             Assert.True(stats.TargetLoadMs > 0 && stats.TargetApplyMs > 0, $"target load {stats.TargetLoadMs}, apply {stats.TargetApplyMs}");

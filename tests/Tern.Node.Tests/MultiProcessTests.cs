@@ -95,8 +95,58 @@ public sealed class MultiProcessTests : IDisposable
             await Task.Delay(250);
         }
         Assert.Equal(2L, web2.GetProperty("generation").GetInt64());
+        // That was a restart (its generation was lost with the cluster); web1's starts were the user's.
+        Assert.Equal(1, web2.GetProperty("restarts").GetInt32());
+        Assert.StartsWith("generation 1 lost: ", web2.GetProperty("lastRestartReason").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, (await Vm(apis[0], "web1")).GetProperty("restarts").GetInt32());
         var again = await (await _http.PostAsync(apis[1] + "/api/vms/web1/start", null)).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(("running", 3L, "node-3"), (again.GetProperty("state").GetString(), again.GetProperty("generation").GetInt64(), again.GetProperty("host").GetString()));
+    }
+
+    [Fact]
+    public async Task Storage_verbs_from_a_real_tern_create_pvs_on_the_named_node_and_place_mirror_legs_on_two_hosts()
+    {
+        var apis = await StartClusterAsync(2);
+        string home = Path.Combine(_dir, "client"); // a client machine's TERN_HOME: no PVs, no cluster record
+        string pv1 = Path.Combine(_dir, "pvs", "a.img"), pv2 = Path.Combine(_dir, "pvs", "b.img");
+        Directory.CreateDirectory(Path.GetDirectoryName(pv1)!);
+
+        // The coordinator singleton may still be finding the extent servers: retry the first verb (bounded).
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        TernCli.Result created;
+        while ((created = await TernCli.RunAsync(home, TimeSpan.FromSeconds(60), "pv", "create", pv2, "--size", "64M", "--host", "node-2", "--cluster", apis[0])).Code != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"pv create never succeeded: {created}");
+            await Task.Delay(500);
+        }
+        Assert.StartsWith($"Physical volume \"node-2:{pv2}\" successfully created", created.Output, StringComparison.Ordinal);
+        // node-2 made the file and lists it in its own data dir; node-1 does not.
+        Assert.True(File.Exists(pv2));
+        Assert.Contains(pv2, File.ReadAllText(Path.Combine(_dir, "node-2", "pvs.json")), StringComparison.Ordinal);
+        Assert.DoesNotContain(pv2, File.Exists(Path.Combine(_dir, "node-1", "pvs.json")) ? File.ReadAllText(Path.Combine(_dir, "node-1", "pvs.json")) : "", StringComparison.Ordinal);
+
+        async Task<string> Ok(params string[] args)
+        {
+            var r = await TernCli.RunAsync(home, TimeSpan.FromSeconds(60), [.. args, "--cluster", apis[1]]);
+            Assert.True(r.Code == 0, $"tern {string.Join(' ', args)}: {r}");
+            return r.Output;
+        }
+        await Ok("pv", "create", pv1, "--size", "64M", "--host", "node-1");
+        await Ok("vg", "create", "vg0", $"node-1:{pv1}", $"node-2:{pv2}");
+        Assert.Equal("Logical volume \"vg0/m1\" created (8.00m, mirror).\n", await Ok("lv", "create", "vg0/m1", "--size", "8M", "--type", "mirror"));
+
+        using var pvs = JsonDocument.Parse(await Ok("pv", "list", "--json"));
+        Assert.Equal(new[] { "node-1", "node-2" }, pvs.RootElement.GetProperty("pvs").EnumerateArray().Select(p => p.GetProperty("host").GetString()!).Order().ToArray());
+        using var lvs = JsonDocument.Parse(await Ok("lv", "list", "--json"));
+        var m1 = lvs.RootElement.GetProperty("lvs").EnumerateArray().Single();
+        Assert.Equal(("mwi--", JsonValueKind.Null), (m1.GetProperty("attr").GetString(), m1.GetProperty("degraded").ValueKind));
+        Assert.Equal(new[] { $"node-1:{pv1}", $"node-2:{pv2}" }, m1.GetProperty("devices").EnumerateArray().Select(d => d.GetString()!).Order().ToArray());
+
+        // A refused verb comes back with the cluster's exit code and its one line.
+        var refused = await TernCli.RunAsync(home, TimeSpan.FromSeconds(60), "pv", "create", pv2, "--size", "64M", "--host", "node-3", "--cluster", apis[0]);
+        Assert.Equal(2, refused.Code);
+        Assert.StartsWith("tern pv create: ", refused.Error, StringComparison.Ordinal);
+        Assert.Equal("", refused.Output);
     }
 
     [Fact]

@@ -103,7 +103,7 @@ public static partial class ClusterBenchCommand
         double IdleCpuNode1, double IdleCpuNode2, List<double> FirstLineMs, List<double> CreateMs,
         int Guests, string StopReason, long RssBeforeBytes, long RssAfterBytes, double CpuWithGuests, double WindowSeconds, int Processors);
 
-    private sealed class BenchException(string message) : Exception(message);
+    internal sealed class BenchException(string message) : Exception(message);
 
     private static async Task<Report> RunAsync(Options options, TextWriter err, CancellationToken ct)
     {
@@ -291,7 +291,7 @@ public static partial class ClusterBenchCommand
         return null;
     }
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         var sorted = values.Order().ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
@@ -326,7 +326,7 @@ public static partial class ClusterBenchCommand
         output.WriteLine(string.Create(c, $"node-2 CPU with {r.Guests} idle guests  {r.CpuWithGuests,6:F2} % of one core over {r.WindowSeconds:0} s"));
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
@@ -334,7 +334,7 @@ public static partial class ClusterBenchCommand
     }
 
     // A `tern node start` child process of this same tern (the apphost, or dotnet tern.dll).
-    private sealed partial class ChildNode : IDisposable
+    internal sealed partial class ChildNode : IDisposable
     {
         private readonly Process _process;
         private readonly Queue<string> _tail = new();
@@ -344,7 +344,7 @@ public static partial class ClusterBenchCommand
 
         public int Pid => _process.Id;
 
-        public static ChildNode Start(string name, string dir, int port, int seedPort, string memory, string journal)
+        public static ChildNode Start(string name, string dir, int port, int seedPort, string memory, string journal, params string[] extra)
         {
             // The tern apphost runs itself; anything else (dotnet tern.dll, a test host) runs tern.dll through dotnet.
             string self = Environment.ProcessPath ?? "dotnet";
@@ -361,6 +361,8 @@ public static partial class ClusterBenchCommand
             {
                 psi.ArgumentList.Add(a);
             }
+            foreach (var a in extra)
+                psi.ArgumentList.Add(a);
             psi.Environment["Logging__LogLevel__Default"] = "Warning";
             psi.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"); // measure the node, not an exporter
             var node = new ChildNode(Process.Start(psi) ?? throw new BenchException($"could not start {program}"));
@@ -384,6 +386,11 @@ public static partial class ClusterBenchCommand
                 throw new BenchException($"a node did not start within 60 s:\n{LogTail()}");
             }
         }
+
+        /// <summary>Ends the node at once with SIGKILL (a host that dies: no leaving, no goodbye).</summary>
+        public void Kill() => _process.Kill(entireProcessTree: false);
+
+        public bool HasExited => _process.HasExited;
 
         public TimeSpan CpuTime()
         {

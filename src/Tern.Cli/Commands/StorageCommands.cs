@@ -423,7 +423,7 @@ public static partial class StorageCommands
                         r.Lv, r.Vg, r.Attr, FormatSize(r.Size), r.Type, r.Pool ?? "", r.DataPercent is { } d ? d.ToString("F2", CultureInfo.InvariantCulture) : "",
                         r.Segments == 0 ? "" : Num(r.Segments), r.Areas == 0 ? "" : Num(r.Areas),
                         r.SyncPercent is { } p ? p.ToString("F2", CultureInfo.InvariantCulture) : "", string.Join(",", r.Devices),
-                        string.Join(",", (r.Degraded ?? []).Select(l => $"{l.Host}:{l.Pv} ({l.State})")),
+                        string.Join(",", (r.Degraded ?? []).Select(l => $"{(l.Pv.StartsWith(l.Host + ":", StringComparison.Ordinal) ? l.Pv : $"{l.Host}:{l.Pv}")} ({l.State})")),
                     ];
                     return anyDegraded ? cells : cells[..^1];
                 }), "LSize", "Data%", "#Seg", "#Area", "Sync%");

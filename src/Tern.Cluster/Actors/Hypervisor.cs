@@ -188,10 +188,28 @@ public sealed class Hypervisor : ReceiveActor
         var opened = new Dictionary<string, Machine.Devices.IBlockBackend>(StringComparer.Ordinal);
         try
         {
+            // A restart after a host's loss often races the storage coordinator's own move off that
+            // host: an open that fails is tried again until the patience runs out, which stays
+            // below the controller's wait for the boot (15 s by default).
+            var deadline = DateTime.UtcNow + OpenPatience;
             foreach (var disk in spec.Disks.Where(GuestDiskNames.IsVolume).Distinct(StringComparer.Ordinal))
             {
-                using var limit = new CancellationTokenSource(VolumeTimeout);
-                opened[disk] = await disks.OpenAsync(GuestDiskNames.Volume(disk)!, vmId, generation, limit.Token).ConfigureAwait(false);
+                while (true)
+                {
+                    var left = deadline - DateTime.UtcNow;
+                    using var limit = new CancellationTokenSource(left > TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1));
+                    try
+                    {
+                        opened[disk] = await disks.OpenAsync(GuestDiskNames.Volume(disk)!, vmId, generation, limit.Token).ConfigureAwait(false);
+                        break;
+                    }
+                    catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException or AskTimeoutException or Tern.Storage.StorageException)
+                    {
+                        if (DateTime.UtcNow + OpenRetryPause >= deadline)
+                            throw;
+                        await Task.Delay(OpenRetryPause).ConfigureAwait(false);
+                    }
+                }
             }
             return opened;
         }
@@ -399,8 +417,12 @@ public sealed class Hypervisor : ReceiveActor
         _hostAgent.Tell(new HostUsageChanged(_state.UsedMemoryBytes, _state.Guests.Count));
     }
 
-    // How long opening or sizing one volume may take (a coordinator round trip and fencing every extent server).
+    // How long sizing one volume may take (a coordinator round trip).
     private static readonly TimeSpan VolumeTimeout = TimeSpan.FromSeconds(20);
+
+    // How long a start keeps trying to open its volumes (fencing needs the coordinator), and the pause between tries.
+    private static readonly TimeSpan OpenPatience = TimeSpan.FromSeconds(12);
+    private static readonly TimeSpan OpenRetryPause = TimeSpan.FromMilliseconds(500);
 
     private sealed record VolumesOpened(StartGuest Start, IActorRef Sender, IReadOnlyDictionary<string, Machine.Devices.IBlockBackend>? Volumes, Exception? Error) : INoSerializationVerificationNeeded;
 

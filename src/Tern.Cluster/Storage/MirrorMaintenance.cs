@@ -181,15 +181,19 @@ public sealed class MirrorMaintenance(MirrorMaintenanceOptions options, TimeProv
 
     /// <summary>
     /// One round over the mirrored LVs of <paramref name="vg"/> (those <paramref name="scope"/>
-    /// accepts, such as the ones open on this node): brings back PVs that answer again, then
-    /// resyncs or repairs as decided, throttled to the configured rate. Failures are reported in
-    /// the outcomes, not thrown; only LVs that needed something are reported.
+    /// accepts, such as the ones open on this node): brings back PVs that answer again (failed
+    /// ones, and those of <paramref name="reachable"/> the VG is missing), then resyncs or repairs
+    /// as decided, throttled to the configured rate. A view (a node's VG of one guest disk) must
+    /// be given the reachable PVs a rebuilt leg may go to in <paramref name="reachable"/>: a leg is
+    /// only rebuilt on a PV the VG has open. Failures are reported in the outcomes, not thrown;
+    /// only LVs that needed something are reported.
     /// </summary>
-    public async Task<IReadOnlyList<MaintenanceOutcome>> RunOnceAsync(VolumeGroup vg, Func<string, bool>? scope = null, CancellationToken ct = default)
+    public async Task<IReadOnlyList<MaintenanceOutcome>> RunOnceAsync(VolumeGroup vg, Func<string, bool>? scope = null, IEnumerable<PhysicalVolume>? reachable = null,
+        CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(vg);
         var outcomes = new List<MaintenanceOutcome>();
-        await vg.ReinstatePvsAsync(ct: ct).ConfigureAwait(false);
+        await vg.ReinstatePvsAsync(reachable, ct).ConfigureAwait(false);
         var names = vg.Metadata.Lvs.Where(l => l.Segments.Any(s => s.Type == SegmentType.Mirror)).Select(l => l.Name)
             .Where(n => scope?.Invoke(n) ?? true).ToList();
         foreach (string lv in names)

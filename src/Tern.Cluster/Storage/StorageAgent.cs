@@ -56,7 +56,7 @@ public sealed class StorageAgent : IAsyncDisposable
         foreach (var disk in Disks)
         {
             string name = disk.Volume.Entry.Name;
-            outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, n => n == name, ct).ConfigureAwait(false));
+            outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, n => n == name, ct: ct).ConfigureAwait(false));
         }
         return outcomes;
     }

@@ -3,7 +3,7 @@
 namespace Tern.Storage.Remote;
 
 /// <summary>Wraps a local PV's I/O so that writes and flushes by a stale <see cref="PvWriter"/> are refused.</summary>
-public sealed class FencedPhysicalVolumeIo(IPhysicalVolumeIo inner, FenceTable fences) : IPhysicalVolumeIo
+public sealed class FencedPhysicalVolumeIo(IPhysicalVolumeIo inner, FenceTable fences) : IPhysicalVolumeIo, ISynchronousReads
 {
     private long _refused;
 
@@ -19,6 +19,11 @@ public sealed class FencedPhysicalVolumeIo(IPhysicalVolumeIo inner, FenceTable f
     /// <inheritdoc/>
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default) =>
         inner.ReadAsync(offset, buffer, cancellationToken);
+
+    // Reads are not fenced: a local file's reads stay on the calling thread through the fence.
+    bool ISynchronousReads.CanReadSynchronously => inner is ISynchronousReads { CanReadSynchronously: true };
+
+    void ISynchronousReads.Read(long offset, Span<byte> span) => ((ISynchronousReads)inner).Read(offset, span);
 
     /// <inheritdoc/>
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)

@@ -211,4 +211,25 @@ public sealed class MirrorMaintenanceTests : IDisposable
         await lv.ReadAsync(0, back);
         Assert.Equal(model, back);
     }
+
+    [Fact]
+    public async Task A_VG_that_has_only_some_PVs_open_rebuilds_a_leg_only_on_a_reachable_PV_it_is_given()
+    {
+        var (vg, pvs, _, model, legA, legB) = await MirrorAsync();
+        int other = 3 - legA - legB;
+        vg.Dispose();
+        // A node's view of one guest disk: leg A's PV only; leg B's node is gone.
+        using var view = await VolumeGroup.OpenAsync("vg0", [pvs[legA]]);
+        var m = new MirrorMaintenance(new MirrorMaintenanceOptions { RepairAfter = TimeSpan.Zero, ResyncBytesPerSecond = 0 }, new FakeClock(T0));
+
+        var failed = Assert.Single(await m.RunOnceAsync(view));
+        Assert.Equal(MaintenanceAction.Repair, failed.Decision.Action);
+        Assert.IsType<InsufficientSpaceException>(failed.Error);
+        Assert.Equal(2, view.Metadata.FindLv("m")!.Segments[0].Areas.Count);
+
+        var repaired = Assert.Single(await m.RunOnceAsync(view, reachable: [pvs[other]]));
+        Assert.Null(repaired.Error);
+        Assert.Equal([pvs[legA].Id, pvs[other].Id], view.Metadata.FindLv("m")!.Segments[0].Areas.Select(a => a.Pv));
+        await AssertEveryLegHoldsAsync(view, model);
+    }
 }

@@ -90,6 +90,20 @@ public sealed class RemoteFaultTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task A_connection_cut_in_the_middle_of_read_data_is_retried_and_the_read_completes()
+    {
+        var io = await ConnectAsync(5);
+        var data = RemoteRig.Pattern(2 << 20, 4);
+        await io.WriteAsync(0, data);
+        _proxy.CutReplyAfter(100 << 10); // inside the first answer's data
+        var back = new byte[data.Length];
+        await io.ReadAsync(0, back).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(1, _proxy.Cuts);
+        Assert.True(io.Reconnects >= 1);
+        Assert.Equal(data, back);
+    }
+
+    [Fact]
     public async Task Under_repeated_cuts_every_acknowledged_write_is_whole_and_later_ones_old_or_new()
     {
         var io = await ConnectAsync(2);

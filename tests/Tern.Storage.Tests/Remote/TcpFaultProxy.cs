@@ -15,6 +15,7 @@ internal sealed class TcpFaultProxy : IAsyncDisposable, IDisposable
     private readonly List<Pair> _pairs = [];
     private readonly Task _accept;
     private long _cutAfter = -1;
+    private long _cutReplyAfter = -1;
     private int _cuts;
 
     public TcpFaultProxy(IPEndPoint target)
@@ -49,8 +50,14 @@ internal sealed class TcpFaultProxy : IAsyncDisposable, IDisposable
             CutAll();
     }
 
+    /// <summary>Cuts every connection after it has forwarded <paramref name="bytes"/> more bytes from the server.</summary>
+    public void CutReplyAfter(long bytes) => Interlocked.Exchange(ref _cutReplyAfter, bytes);
+
     private void CutAll()
     {
+        // Disarm first, so a connection made right after the cut is not cut too.
+        Interlocked.Exchange(ref _cutAfter, -1);
+        Interlocked.Exchange(ref _cutReplyAfter, -1);
         List<Pair> all;
         lock (_pairs)
         {
@@ -60,7 +67,6 @@ internal sealed class TcpFaultProxy : IAsyncDisposable, IDisposable
         foreach (var p in all)
             p.Close();
         Interlocked.Add(ref _cuts, all.Count);
-        Interlocked.Exchange(ref _cutAfter, -1);
     }
 
     private sealed class Pair(Socket client, Socket server)
@@ -136,20 +142,18 @@ internal sealed class TcpFaultProxy : IAsyncDisposable, IDisposable
                     await Task.Delay(10, _stop.Token);
                 if (Delay > TimeSpan.Zero)
                     await Task.Delay(Delay, _stop.Token);
-                if (fromClient)
+                ref long counter = ref fromClient ? ref _cutAfter : ref _cutReplyAfter;
+                long budget = Interlocked.Read(ref counter);
+                if (budget >= 0 && n >= budget)
                 {
-                    long budget = Interlocked.Read(ref _cutAfter);
-                    if (budget >= 0 && n >= budget)
-                    {
-                        // Forward part of the chunk, then cut: the server sees half a frame.
-                        if (budget > 0)
-                            await to.SendAsync(buffer.AsMemory(0, (int)budget), SocketFlags.None, _stop.Token);
-                        CutAll();
-                        return;
-                    }
-                    if (budget >= 0)
-                        Interlocked.Add(ref _cutAfter, -n);
+                    // Forward part of the chunk, then cut: the other side sees half a frame.
+                    if (budget > 0)
+                        await to.SendAsync(buffer.AsMemory(0, (int)budget), SocketFlags.None, _stop.Token);
+                    CutAll();
+                    return;
                 }
+                if (budget >= 0)
+                    Interlocked.Add(ref counter, -n);
                 await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token);
             }
         }
