@@ -343,18 +343,23 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         }
         if (md.FindStore(entry.Id) is not null || md.ThinPools?.Any(p => p.DataLv == entry.Id || p.MetaLv == entry.Id) == true)
             return new StorageRefused($"{o.Lv} has snapshots or belongs to a thin pool; cluster guest disks are plain linear, striped or mirrored LVs");
-        if (_opens.TryGetValue(entry.Id, out var held))
+        _opens.TryGetValue(entry.Id, out var held);
+        if (held is not null)
         {
             if (held.VmId != o.VmId)
                 return new StorageRefused($"{o.Lv} is in use by VM {held.VmId} (generation {held.Generation} on {held.Host})");
             if (held.Generation > o.Generation)
                 return new StorageRefused($"{o.Lv} is held by generation {held.Generation} of VM {o.VmId}; generation {o.Generation} is stale");
         }
+        if (held is not null && held.VmId == o.VmId && held.Generation == o.Generation)
+            return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values]); // a reminder: fenced already
         if (Unreachable(vg, entry) is { } missing)
             return new StorageRefused($"{o.Lv}: no reachable copy of {missing}");
 
         // Fence first: from here on no older generation can write on any reachable server.
-        var fences = await Task.WhenAll(_servers.Values.Select(async s =>
+        // Members the failure detector has given up on are skipped: asking them only blocks the coordinator.
+        var unreachable = Akka.Cluster.Cluster.Get(_system).State.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
+        var fences = await Task.WhenAll(_servers.Values.Where(s => !unreachable.Contains(s.Address)).Select(async s =>
         {
             try
             {
