@@ -156,6 +156,27 @@ public sealed class ClusterTests : IDisposable
         Assert.Equal(DesiredState.Running, after.Desired);
     }
 
+    [Fact]
+    public async Task An_automatic_restart_that_fails_is_tried_again_until_the_vm_runs()
+    {
+        // The disk is a file every node could open; while it is missing every start fails
+        // ("cannot open its disk"), as when a restarted guest's disk is not reachable yet.
+        string disk = Path.Combine(_dir, "disk.img");
+        File.WriteAllBytes(disk, new byte[1 << 20]);
+        await using var cluster = await TestCluster.StartAsync(_dir);
+        var before = await cluster.Expect(0, new CreateVm("phoenix", Ticker("phoenix") with { Disks = [disk] }, null));
+        int dying = int.Parse(before.Host![^1..], System.Globalization.CultureInfo.InvariantCulture) - 1;
+        int asker = dying == 2 ? 1 : 2;
+        File.Move(disk, disk + ".away");
+        await cluster.StopNodeAsync(dying);
+        var failed = await cluster.WaitForAsync("phoenix", s => s.Phase == VmPhase.Failed && s.Generation > before.Generation, asker);
+        Assert.Equal(DesiredState.Running, failed.Desired);
+        File.Move(disk + ".away", disk);
+        var after = await cluster.WaitForAsync("phoenix", s => s.Phase == VmPhase.Running, asker);
+        Assert.True(after.Generation > failed.Generation, $"generation {after.Generation} after failed generation {failed.Generation}");
+        Assert.NotEqual(before.Host, after.Host);
+    }
+
     private static Task WaitForFreeHostsAsync(TestCluster cluster) => WaitForUsedMemoryAsync(cluster, 0);
 
     private static async Task WaitForUsedMemoryAsync(TestCluster cluster, ulong bytes)

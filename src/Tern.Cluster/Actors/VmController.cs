@@ -24,6 +24,11 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     private readonly string _vmId;
     private readonly IActorRef _scheduler;
     private readonly TimeSpan _guestTimeout;
+
+    // An automatic restart after a loss keeps trying (1 s, 2 s, 4 s … 30 s apart) while its
+    // starts fail, e.g. while a disk is not yet reachable; a user's start fails once.
+    private bool _autoRestart;
+    private int _restartFailures;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private VmControllerState _state = VmControllerState.Empty;
     private IActorRef? _host;
@@ -142,10 +147,15 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
         Command<Reconcile>(_ => { });
         Command<RestartTick>(_ =>
         {
-            if (_state.Exists && _state.Desired == DesiredState.Running && _state.Phase == VmPhase.Stopped)
+            if (_state.Exists && _state.Desired == DesiredState.Running && (_state.Phase == VmPhase.Stopped || (_autoRestart && _state.Phase == VmPhase.Failed)))
+            {
                 BeginStart(_state.Spec!, create: false, null);
+            }
             else
+            {
+                _autoRestart = false;
                 Timers.Cancel("restart");
+            }
         });
         Command<Terminated>(t =>
         {
@@ -204,7 +214,11 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
     {
         Apply(lost);
         if (_state.Desired == DesiredState.Running)
+        {
+            _autoRestart = true;
+            _restartFailures = 0;
             Timers.StartPeriodicTimer("restart", RestartTick.Instance, TimeSpan.Zero, RestartInterval);
+        }
     }
 
     // Queries are answered at once, even while an operation is in flight.
@@ -486,6 +500,7 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
             Command<GuestStarted>(s => s.Generation == generation, s => Persist(new VmRunning(generation), e =>
             {
                 WatchHost(Sender);
+                _autoRestart = false;
                 Apply(e);
                 replyTo.Tell(_state.ToStatus(_vmId));
                 Finish();
@@ -517,6 +532,11 @@ public sealed class VmController : ReceivePersistentActor, IWithTimers
                     return;
                 Reject(new(reason, RejectionKind.Refused), replyTo);
                 Finish();
+                if (!create && _autoRestart && _state.Desired == DesiredState.Running)
+                {
+                    var delay = TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(_restartFailures++, 5)));
+                    Timers.StartSingleTimer("restart", RestartTick.Instance, delay);
+                }
             });
         }
     }

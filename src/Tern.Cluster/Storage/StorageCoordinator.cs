@@ -358,8 +358,11 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
 
         // Fence first: from here on no older generation can write on any reachable server.
         // Members the failure detector has given up on are skipped: asking them only blocks the coordinator.
-        var unreachable = Akka.Cluster.Cluster.Get(_system).State.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
-        var fences = await Task.WhenAll(_servers.Values.Where(s => !unreachable.Contains(s.Address)).Select(async s =>
+        // Removed members (a downed host's servers stay listed until it returns) are skipped too.
+        var state = Akka.Cluster.Cluster.Get(_system).State;
+        var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
+        var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet();
+        var fences = await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
         {
             try
             {
