@@ -169,7 +169,14 @@ public static class MigrationTarget
             if (guest!.Machine.Memory.AbsentPages == 0 && guest.State != MachineRunState.Stopped)
                 return guest;
             guest.Machine.Memory.FailAbsent(e.Message);
-            guest.Dispose();
+            try
+            {
+                guest.Dispose();
+            }
+            catch (AggregateException stopped) when (stopped.InnerException is PageUnavailableException)
+            {
+                // the guest had already stopped on a page that cannot come: it is lost, as said below
+            }
             throw new MigrationFailedException($"post-copy broke before every page arrived: the guest is lost ({e.Message})", e);
         }
         catch

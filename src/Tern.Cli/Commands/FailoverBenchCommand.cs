@@ -105,7 +105,7 @@ public static partial class FailoverBenchCommand
     private sealed record RunResult(double UnreachableMs, double RemovedMs, IReadOnlyList<GuestResult> Guests);
 
     /// <summary>A cluster event as the API streams it.</summary>
-    private sealed record Event(DateTimeOffset Time, string Kind, string? Vm, string? Host, long Generation);
+    private sealed record Event(DateTimeOffset Time, string Kind, string? Vm, string? Host, long Generation, string? Detail);
 
     [GeneratedRegex(@"^(\d+(?:\.\d+)?)(ms|s|m)$")]
     private static partial Regex DurationPattern();
@@ -275,13 +275,18 @@ public static partial class FailoverBenchCommand
             && (kind == "vm.lost" ? e.Generation == killedGeneration : e.Generation > killedGeneration));
         while (Find("vm.placed") is null)
             await Task.Delay(20, ct);
-        var console = await FirstOutputAsync(http, api, vm, ct);
+        var console = FirstOutputAsync(http, api, vm, ct);
         Event? started;
-        while ((started = Find("vm.started")) is null || Find("vm.lost") is null)
+        while ((started = Find("vm.started")) is null || Find("vm.lost") is null || !console.IsCompleted)
+        {
+            // A restart that fails leaves the VM failed: report it with its reason instead of waiting.
+            if (Find("vm.failed") is { } failed)
+                throw new BenchException($"{vm} generation {failed.Generation} failed to start on {failed.Host}: {failed.Detail}");
             await Task.Delay(20, ct);
+        }
         var placed = Find("vm.placed")!;
         var lost = Find("vm.lost")!;
-        return new GuestResult(vm, disk, started.Host ?? "", started.Generation, since(lost.Time), since(placed.Time), since(started.Time), since(console));
+        return new GuestResult(vm, disk, started.Host ?? "", started.Generation, since(lost.Time), since(placed.Time), since(started.Time), since(await console));
     }
 
     // Asks for the console until it answers (the new generation may still be booting) and returns
@@ -335,7 +340,8 @@ public static partial class FailoverBenchCommand
                 e.GetProperty("kind").GetString()!,
                 e.TryGetProperty("vm", out var v) ? v.GetString() : null,
                 e.TryGetProperty("host", out var h) ? h.GetString() : null,
-                e.GetProperty("generation").GetInt64()));
+                e.GetProperty("generation").GetInt64(),
+                e.TryGetProperty("detail", out var detail) ? detail.GetString() : null));
         }
     }
 

@@ -18,22 +18,25 @@ public sealed class ExtentServerActor : ReceiveActor
     public ExtentServerActor(NodeStorage storage, string address)
     {
         Receive<GetExtentServer>(_ => Sender.Tell(Info(storage, address)));
+        // Handlers capture Sender before they await: the actor's context is not theirs after it.
         ReceiveAsync<CreatePhysicalVolume>(async c =>
         {
+            var sender = Sender;
             try
             {
                 var pv = await storage.CreatePvAsync(c.Path, c.Size).ConfigureAwait(false);
-                Sender.Tell(new PhysicalVolumeCreated(new PvInfo(pv.Id, storage.Host, pv.Path, pv.Size)));
+                sender.Tell(new PhysicalVolumeCreated(new PvInfo(pv.Id, storage.Host, pv.Path, pv.Size)));
             }
             catch (Exception e) when (e is StorageException or IOException or UnauthorizedAccessException)
             {
-                Sender.Tell(new StorageRefused($"{storage.Host}: {e.Message}"));
+                sender.Tell(new StorageRefused($"{storage.Host}: {e.Message}"));
             }
         });
         ReceiveAsync<ForgetPhysicalVolume>(async f =>
         {
+            var sender = Sender;
             await storage.ForgetPvAsync(f.PvId).ConfigureAwait(false);
-            Sender.Tell(new PhysicalVolumeForgotten(f.PvId));
+            sender.Tell(new PhysicalVolumeForgotten(f.PvId));
         });
         ReceiveAsync<FenceLv>(async f =>
         {

@@ -273,16 +273,18 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
 
     // ---- metadata proposals ----
 
+    // The handlers of this actor resume on it after each await (ConfigureAwait(true)): they
+    // change its state (the opener list) and publish.
     private async Task OnProposeAsync(ProposeVgMetadata p)
     {
         var sender = Sender;
         try
         {
             var proposed = VgMetadataJson.Deserialize(p.MetadataJson);
-            var vg = await _pool!.OpenVgAsync(p.Vg).ConfigureAwait(false);
+            var vg = await _pool!.OpenVgAsync(p.Vg).ConfigureAwait(true);
             if (proposed.Id != vg.Metadata.Id)
                 throw new StorageException($"the proposal is for another volume group named {p.Vg}");
-            var committed = await vg.CommitAsync(md => md.Seqno != p.BaseSeqno ? throw new MetadataConflictException(md) : proposed).ConfigureAwait(false);
+            var committed = await vg.CommitAsync(md => md.Seqno != p.BaseSeqno ? throw new MetadataConflictException(md) : proposed).ConfigureAwait(true);
             sender.Tell(new VgMetadataCommitted(p.Vg, VgMetadataJson.Serialize(committed)));
             PublishChanges();
         }
@@ -298,7 +300,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
 
     private void PublishChanges()
     {
-        var mediator = DistributedPubSub.Get(Context.System).Mediator;
+        var mediator = DistributedPubSub.Get(_system).Mediator;
         foreach (var vg in _pool!.OpenVgs)
         {
             var md = vg.Metadata;
@@ -316,7 +318,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         var sender = Sender;
         try
         {
-            sender.Tell(await GrantAsync(o).ConfigureAwait(false));
+            sender.Tell(await GrantAsync(o).ConfigureAwait(true));
         }
         catch (Exception e) when (e is StorageException or IOException)
         {
@@ -329,7 +331,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         int slash = o.Lv.IndexOf('/', StringComparison.Ordinal);
         if (slash <= 0 || slash == o.Lv.Length - 1)
             return new StorageRefused($"'{o.Lv}' is not a logical volume; expected VG/LV");
-        var vg = await _pool!.OpenVgAsync(o.Lv[..slash]).ConfigureAwait(false);
+        var vg = await _pool!.OpenVgAsync(o.Lv[..slash]).ConfigureAwait(true);
         var md = vg.Metadata;
         string lvName = o.Lv[(slash + 1)..];
         var entry = md.FindLv(lvName);
@@ -356,13 +358,13 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         {
             try
             {
-                return await Context.System.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(entry.Id, o.Generation), AskTimeout).ConfigureAwait(false);
+                return await _system.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(entry.Id, o.Generation), AskTimeout).ConfigureAwait(true);
             }
             catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
             {
                 return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
             }
-        })).ConfigureAwait(false);
+        })).ConfigureAwait(true);
         if (fences.OfType<LvFenced>().FirstOrDefault(f => f.Generation > o.Generation) is { } newer)
             return new StorageRefused($"{o.Lv} is fenced at generation {newer.Generation} on {newer.Host}; generation {o.Generation} of VM {o.VmId} is stale");
         _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, o.Generation, o.Host);

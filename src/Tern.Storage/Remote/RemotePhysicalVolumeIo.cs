@@ -466,35 +466,35 @@ public sealed class RemotePhysicalVolumeIo : IPhysicalVolumeIo
                             freed = true;
                         }
                     }
-                    if (p is not null && status == ExtentProtocol.StatusOk && p.Op == ExtentProtocol.OpRead && length == p.Length)
+                    try
                     {
-                        try
+                        if (p is not null && status == ExtentProtocol.StatusOk && p.Op == ExtentProtocol.OpRead && length == p.Length)
                         {
                             await TakeAsync(p.Target, (int)length).ConfigureAwait(false);
+                            p.TrySetResult();
+                            continue;
                         }
-                        catch
+                        if (p is null || length > MaxSmallAnswer)
                         {
-                            // The connection broke inside the data: the read is still unanswered,
-                            // so it goes back with the others to be sent again.
-                            lock (_gate)
-                            {
-                                p.Finished = false;
-                                _inFlight[p.Id] = p;
-                                _outstanding += p.WindowCost;
-                            }
-                            throw;
+                            // An answer to a request that timed out meanwhile, or not one we can use.
+                            await TakeAsync(Memory<byte>.Empty, (int)length).ConfigureAwait(false);
+                            p?.TrySetException(new IOException($"{Where} sent a malformed answer (status {status}, {length} bytes)"));
+                            continue;
                         }
-                        p.TrySetResult();
-                        continue;
+                        await EnsureAsync((int)length).ConfigureAwait(false);
                     }
-                    if (p is null || length > MaxSmallAnswer)
+                    catch when (p is not null)
                     {
-                        // An answer to a request that timed out meanwhile, or not one we can use.
-                        await TakeAsync(Memory<byte>.Empty, (int)length).ConfigureAwait(false);
-                        p?.TrySetException(new IOException($"{Where} sent a malformed answer (status {status}, {length} bytes)"));
-                        continue;
+                        // The connection broke inside this answer: the request is still unanswered,
+                        // so it goes back with the others to be sent again.
+                        lock (_gate)
+                        {
+                            p.Finished = false;
+                            _inFlight[p.Id] = p;
+                            _outstanding += p.WindowCost;
+                        }
+                        throw;
                     }
-                    await EnsureAsync((int)length).ConfigureAwait(false);
                     var body = buffer.AsSpan(start, (int)length);
                     start += (int)length;
                     Finish(p, status, body);

@@ -55,6 +55,9 @@ internal sealed class TcpFaultProxy : IAsyncDisposable, IDisposable
 
     private void CutAll()
     {
+        // Disarm first, so a connection made right after the cut is not cut too.
+        Interlocked.Exchange(ref _cutAfter, -1);
+        Interlocked.Exchange(ref _cutReplyAfter, -1);
         List<Pair> all;
         lock (_pairs)
         {
@@ -64,8 +67,6 @@ internal sealed class TcpFaultProxy : IAsyncDisposable, IDisposable
         foreach (var p in all)
             p.Close();
         Interlocked.Add(ref _cuts, all.Count);
-        Interlocked.Exchange(ref _cutAfter, -1);
-        Interlocked.Exchange(ref _cutReplyAfter, -1);
     }
 
     private sealed class Pair(Socket client, Socket server)
