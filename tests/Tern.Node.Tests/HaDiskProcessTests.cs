@@ -263,7 +263,7 @@ public sealed partial class HaDiskProcessTests(Xunit.Abstractions.ITestOutputHel
     }
 
     [Fact]
-    public async Task A_partitioned_guest_is_restarted_elsewhere_and_its_old_incarnations_writes_are_refused_after_the_heal()
+    public async Task A_partitioned_guest_is_restarted_elsewhere_and_after_the_heal_its_disk_holds_only_good_records()
     {
         var apis = await StartClusterAsync(3);
         await MirrorAsync(apis[0]);
