@@ -60,17 +60,32 @@ public static class StorageApi
             return Error("this node has not joined the cluster yet; try again in a moment", "Unavailable", 503);
         if (!registry.TryGet<StorageCoordinatorProxy>(out var coordinator))
             return Error("this node runs no storage coordinator", "Unavailable", 503);
+        // While the coordinator's node is unreachable (not yet downed) the proxy would send the
+        // verb into the void: wait (bounded) for the singleton to move first.
+        for (var until = DateTime.UtcNow + MoveWait; StorageCoordinator.UnreachableHome(system) is { } home;)
+        {
+            if (DateTime.UtcNow >= until)
+                return Error($"the storage coordinator's node {home} has been unreachable for {MoveWait.TotalSeconds:0} s; the coordinator moves to another node once that node is downed (try again shortly)", "Unavailable", 503);
+            await Task.Delay(200, http.RequestAborted);
+        }
 
         using var span = NodeTelemetry.StartApiSpan(http, "api.storage.verb");
         span?.SetTag("tern.storage.verb", string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')).Take(2)));
         object answer;
         try
         {
-            answer = await coordinator.Ask<object>(new RunStorageVerb([.. args], Activity.Current?.Id), VerbTimeout, http.RequestAborted);
+            // A listing changes nothing, so it is asked again when an attempt gets no answer: a
+            // message sent just after the coordinator's node died (before the failure detector
+            // noticed) is lost, and the next attempt reaches the coordinator's new home.
+            answer = IsListing(args)
+                ? await AskListingAsync(coordinator, new RunStorageVerb([.. args], Activity.Current?.Id), http.RequestAborted)
+                : await coordinator.Ask<object>(new RunStorageVerb([.. args], Activity.Current?.Id), VerbTimeout, http.RequestAborted);
         }
         catch (AskTimeoutException)
         {
-            return Error($"the storage coordinator did not answer within {VerbTimeout.TotalMinutes:0} min (the verb may still be running)", "Unavailable", 503);
+            return Error(IsListing(args)
+                ? $"the storage coordinator did not answer {ListingAttempts} attempts of {ListingAttempt.TotalSeconds:0} s"
+                : $"the storage coordinator did not answer within {VerbTimeout.TotalMinutes:0} min (the verb may still be running)", "Unavailable", 503);
         }
         catch (TaskCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
@@ -83,6 +98,26 @@ public static class StorageApi
             _ => Error($"unexpected answer {answer.GetType().Name}", "Internal", 500),
         };
     }
+
+    private static readonly TimeSpan MoveWait = TimeSpan.FromSeconds(30);
+
+    private static async Task<object> AskListingAsync(IActorRef coordinator, RunStorageVerb verb, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await coordinator.Ask<object>(verb, ListingAttempt, ct);
+            }
+            catch (AskTimeoutException) when (attempt < ListingAttempts)
+            {
+                // asked again below
+            }
+        }
+    }
+
+    private static readonly TimeSpan ListingAttempt = TimeSpan.FromSeconds(5);
+    private const int ListingAttempts = 8;
 
     private static IResult Error(string reason, string kind, int status) => Results.Json(new ErrorView(reason, kind), statusCode: status);
 }

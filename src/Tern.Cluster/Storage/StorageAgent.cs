@@ -23,6 +23,7 @@ public sealed class StorageAgent : IAsyncDisposable
     private readonly TimeSpan _timeout;
     private readonly List<GuestDisk> _disks = [];
     private readonly SemaphoreSlim _adopting = new(1, 1);
+    private ActorSystem? _system;
 
     /// <summary>Creates the agent of the node of <paramref name="local"/>, which reaches the coordinator through <paramref name="coordinator"/> (its singleton proxy).</summary>
     public StorageAgent(NodeStorage local, IActorRef coordinator, RemoteIoOptions? remoteIo = null, TimeSpan? timeout = null, MirrorMaintenance? maintenance = null)
@@ -38,7 +39,12 @@ public sealed class StorageAgent : IAsyncDisposable
     public static StorageAgent? For(ActorSystem system) => Agents.TryGetValue(system, out var agent) ? agent : null;
 
     /// <summary>Registers <paramref name="agent"/> as the one of <paramref name="system"/>.</summary>
-    public static void Register(ActorSystem system, StorageAgent agent) => Agents.AddOrUpdate(system, agent);
+    public static void Register(ActorSystem system, StorageAgent agent)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        agent._system = system;
+        Agents.AddOrUpdate(system, agent);
+    }
 
     /// <summary>Resync and repair of the mirrored LVs open here (null: none).</summary>
     public MirrorMaintenance? Maintenance { get; }
@@ -144,6 +150,18 @@ public sealed class StorageAgent : IAsyncDisposable
 
     internal async Task<object> AskCoordinatorAsync(object message, CancellationToken ct)
     {
+        // While the coordinator's node is unreachable (not yet downed), what the proxy sends is
+        // lost: wait for the singleton to move (bounded) instead of asking into the void.
+        if (_system is not null)
+        {
+            var until = DateTime.UtcNow + _timeout;
+            while (StorageCoordinator.UnreachableHome(_system) is { } home)
+            {
+                if (DateTime.UtcNow >= until)
+                    throw new IOException($"the storage coordinator's node {home} has been unreachable for {_timeout.TotalSeconds:0} s");
+                await Task.Delay(200, ct).ConfigureAwait(false);
+            }
+        }
         try
         {
             return await _coordinator.Ask<object>(message, _timeout, ct).ConfigureAwait(false);

@@ -398,6 +398,20 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         return null;
     }
 
+    /// <summary>
+    /// The address of the member the coordinator singleton runs on when the failure detector has
+    /// given up on it, else null. Until that member is downed and removed, the singleton's proxy
+    /// still routes to it and a message sent meanwhile is lost, so callers answer "unavailable"
+    /// at once instead of waiting for an answer that cannot come.
+    /// </summary>
+    public static string? UnreachableHome(ActorSystem system)
+    {
+        var state = Akka.Cluster.Cluster.Get(system).State;
+        var oldest = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting)
+            .OrderBy(m => m, Member.AgeOrdering).FirstOrDefault();
+        return oldest is not null && state.Unreachable.Contains(oldest) ? oldest.Address.ToString() : null;
+    }
+
     /// <summary>Props for the singleton on the node of <paramref name="local"/>.</summary>
     public static Props Props(NodeStorage local, StorageVerbRunner? verbs, StorageCoordinatorOptions? options = null) =>
         Akka.Actor.Props.Create(() => new StorageCoordinator(local, verbs, options ?? new StorageCoordinatorOptions()));
