@@ -56,7 +56,16 @@ public sealed class StorageAgentActor : ReceiveActor, IWithTimers
             if (m.Error is not null)
                 log.Warning("storage agent: maintenance failed: {0}", m.Error.GetBaseException().Message);
         });
-        Receive<LvGranted>(_ => { });
+        // A reminder's answer carries the coordinator's current version: adopting it (ignored when
+        // not newer) also catches up a view that missed a published change (a subscription not yet
+        // gossiped to the publisher's node, a dropped message).
+        Receive<LvGranted>(g =>
+        {
+            var md = VgMetadataJson.Deserialize(g.MetadataJson);
+            agent.AdoptAsync(md).ContinueWith(
+                t => log.Warning("storage agent: adopting {0} seqno {1} failed: {2}", md.Name, md.Seqno, t.Exception?.GetBaseException().Message),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        });
         Receive<StorageRefused>(r => log.Warning("storage agent: {0}", r.Reason));
     }
 
