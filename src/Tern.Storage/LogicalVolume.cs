@@ -59,7 +59,8 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     /// </summary>
     public WriterId? Writer { get; set; }
 
-    private PvWriterScope WriterScope() => Writer is { } w ? new PvWriterScope(PvWriter.Use(w)) : default;
+    private PvWriterScope WriterScope() =>
+        (Writer ?? (_vg.WriterGeneration is { } g ? new WriterId(_id, g) : null)) is { } w ? new PvWriterScope(PvWriter.Use(w)) : default;
 
     private readonly struct PvWriterScope(IDisposable? inner) : IDisposable
     {

@@ -374,14 +374,26 @@ public static partial class StorageCommands
                 var poolOf = (md.ThinPools ?? []).SelectMany(p => new[] { (p.DataLv, p.Name), (p.MetaLv, p.Name) }).ToDictionary(x => x.Item1, x => x.Item2);
                 foreach (var tp in md.ThinPools ?? [])
                 {
+                    string? storeOf = tp.Origin is { } o ? md.Lvs.FirstOrDefault(l => l.Id == o)?.Name : null;
+                    if (group.ThinPoolHeld(tp.Id) is not null)
+                    {
+                        // A guest on some node writes its mappings: its usage is that node's to know.
+                        var data = md.Lvs.First(l => l.Id == tp.DataLv);
+                        rows.Add(new LvRow(tp.Name, md.Name, "twi-o", data.Extents * md.ExtentSize, storeOf is null ? "thin-pool" : "snapshot-store", 0, 0, null, [], null, null, storeOf));
+                        continue;
+                    }
                     var runtime = await group.OpenThinPoolAsync(tp.Name, ct).ConfigureAwait(false);
                     double used = runtime.Chunks == 0 ? 0 : 100.0 * (runtime.Chunks - runtime.FreeChunks) / runtime.Chunks;
-                    string? storeOf = tp.Origin is { } o ? md.Lvs.FirstOrDefault(l => l.Id == o)?.Name : null;
                     rows.Add(new LvRow(tp.Name, md.Name, "twi--", runtime.Chunks * runtime.ChunkSize, storeOf is null ? "thin-pool" : "snapshot-store", 0, 0, null, [], null, Math.Round(used, 2), storeOf));
                 }
                 foreach (var t in md.Thins ?? [])
                 {
                     var tp = md.ThinPools!.First(p => p.Id == t.Pool);
+                    if (group.ThinPoolHeld(tp.Id) is not null)
+                    {
+                        rows.Add(new LvRow(t.Name, md.Name, "Vwi-o", t.Size, tp.Origin is null ? "thin" : "snapshot", 0, 0, null, [], tp.Name, null, t.Origin));
+                        continue;
+                    }
                     var runtime = await group.OpenThinPoolAsync(tp.Name, ct).ConfigureAwait(false);
                     double used = 100.0 * runtime.MappedChunks(t.DeviceId) * runtime.ChunkSize / t.Size;
                     rows.Add(new LvRow(t.Name, md.Name, t.Origin is null ? "Vwi--" : "Vwi-s", t.Size, tp.Origin is null ? "thin" : "snapshot", 0, 0, null, [], tp.Name, Math.Round(Math.Min(used, 100), 2), t.Origin));

@@ -1,6 +1,7 @@
-// A cluster LV as a guest's virtio-blk backend: the synchronous IBlockBackend the machine's
-// device thread calls, over the LV opened through this node's own VG view. Writes carry the
-// guest's WriterId, so extent servers refuse them once a newer generation has fenced the LV.
+// A cluster volume as a guest's virtio-blk backend: the synchronous IBlockBackend the machine's
+// device thread calls, over the volume opened through this node's own VG view: an LV, or a thin
+// volume, a snapshot or an LV with snapshots served through its pool. Writes carry the guest's
+// generation, so extent servers refuse them once a newer generation has fenced the volume's LVs.
 using System.Buffers;
 using Tern.Machine.Devices;
 using Tern.Storage;
@@ -15,15 +16,16 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
     private readonly Dictionary<Guid, PhysicalVolume> _pvs;
     private int _disposed;
 
-    internal GuestDisk(StorageAgent agent, string lv, string vmId, long generation, VolumeGroup view, LogicalVolume volume,
+    internal GuestDisk(StorageAgent agent, string lv, string vmId, long generation, VolumeGroup view, IBlockDevice device, Guid volumeId,
         Dictionary<Guid, PhysicalVolume> pvs, IReadOnlyDictionary<string, Protocol.ExtentServerInfo> servers)
     {
+        VolumeId = volumeId;
         _agent = agent;
         Lv = lv;
         VmId = vmId;
         Generation = generation;
         View = view;
-        Volume = volume;
+        Device = device;
         _pvs = pvs;
         Servers = servers;
         Id = lv[(lv.IndexOf('/', StringComparison.Ordinal) + 1)..];
@@ -41,8 +43,23 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
     /// <summary>This node's view of the LV's VG.</summary>
     public VolumeGroup View { get; }
 
-    /// <summary>The opened LV.</summary>
-    public LogicalVolume Volume { get; }
+    /// <summary>
+    /// The opened volume: the LV itself, or, for a thin volume, a snapshot or an LV with
+    /// snapshots, the device its pool serves it through.
+    /// </summary>
+    public IBlockDevice Device { get; }
+
+    /// <summary>The id of the LV, thin volume or snapshot.</summary>
+    public Guid VolumeId { get; }
+
+    /// <summary>The names of the LVs whose extents hold the volume's blocks and mappings, in the view's current metadata.</summary>
+    public IReadOnlySet<string> BackingLvNames()
+    {
+        var md = View.Metadata;
+        string name = VolumeGroup.VolumeName(md, VolumeId) ?? "";
+        var ids = VolumeGroup.BackingLvs(md, name) ?? [];
+        return md.Lvs.Where(l => ids.Contains(l.Id)).Select(l => l.Name).ToHashSet();
+    }
 
     internal IReadOnlyDictionary<string, Protocol.ExtentServerInfo> Servers { get; }
 
@@ -50,7 +67,7 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
     public string? LastError { get; private set; }
 
     /// <inheritdoc/>
-    public long Length => Volume.Length & ~511L;
+    public long Length => Device.Length & ~511L;
 
     /// <inheritdoc/>
     public bool ReadOnly => false;
@@ -66,7 +83,7 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
         byte[] buffer = ArrayPool<byte>.Shared.Rent(destination.Length);
         try
         {
-            Wait(Volume.ReadAsync(offset, buffer.AsMemory(0, destination.Length)));
+            Wait(Device.ReadAsync(offset, buffer.AsMemory(0, destination.Length)));
             buffer.AsSpan(0, destination.Length).CopyTo(destination);
             return true;
         }
@@ -90,7 +107,7 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
         try
         {
             data.CopyTo(buffer);
-            Wait(Volume.WriteAsync(offset, buffer.AsMemory(0, data.Length)));
+            Wait(Device.WriteAsync(offset, buffer.AsMemory(0, data.Length)));
             return true;
         }
         catch (Exception e) when (e is IOException or StorageException)
@@ -109,7 +126,7 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
     {
         try
         {
-            Wait(Volume.FlushAsync());
+            Wait(Device.FlushAsync());
             return true;
         }
         catch (Exception e) when (e is IOException or StorageException)
@@ -131,8 +148,17 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
     // committed) and PVs not opened yet are opened, before the view maps through the new version.
     internal async Task AdoptAsync(VgMetadata md, CancellationToken ct)
     {
-        var mine = md.Lvs.FirstOrDefault(l => l.Id == Volume.Entry.Id);
-        var before = View.Metadata.Lvs.FirstOrDefault(l => l.Id == Volume.Entry.Id);
+        string name = VolumeGroup.VolumeName(View.Metadata, VolumeId) ?? "";
+        var ids = (VolumeGroup.BackingLvs(View.Metadata, name) ?? []).Union(VolumeGroup.BackingLvs(md, name) ?? []).ToList();
+        foreach (var id in ids)
+            await AdoptExtentsAsync(md, id, ct).ConfigureAwait(false);
+        View.Adopt(md);
+    }
+
+    private async Task AdoptExtentsAsync(VgMetadata md, Guid id, CancellationToken ct)
+    {
+        var mine = md.Lvs.FirstOrDefault(l => l.Id == id);
+        var before = View.Metadata.Lvs.FirstOrDefault(l => l.Id == id);
         if (mine is not null)
         {
             var old = (before?.Segments ?? []).SelectMany(s => s.Areas.Select(a => (a.Pv, a.StartExtent, s.ExtentsPerArea))).ToHashSet();
@@ -154,7 +180,6 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
                 }
             }
         }
-        View.Adopt(md);
     }
 
     /// <summary>Flushes, closes the LV and its PVs, and tells the coordinator the VM no longer holds it.</summary>
@@ -164,13 +189,13 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
             return;
         try
         {
-            await Volume.FlushAsync().ConfigureAwait(false);
+            await Device.FlushAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or StorageException)
         {
             LastError = e.Message; // closing anyway: what was not flushed was not acknowledged
         }
-        Volume.Dispose();
+        (Device as IDisposable)?.Dispose();
         View.Dispose();
         foreach (var pv in _pvs.Values)
             pv.Dispose();

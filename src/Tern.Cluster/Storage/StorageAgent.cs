@@ -61,8 +61,8 @@ public sealed class StorageAgent : IAsyncDisposable
         var outcomes = new List<MaintenanceOutcome>();
         foreach (var disk in Disks)
         {
-            string name = disk.Volume.Entry.Name;
-            outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, n => n == name, ct: ct).ConfigureAwait(false));
+            var names = disk.BackingLvNames();
+            outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, names.Contains, ct: ct).ConfigureAwait(false));
         }
         return outcomes;
     }
@@ -103,7 +103,7 @@ public sealed class StorageAgent : IAsyncDisposable
         VolumeGroup? view = null;
         try
         {
-            var entry = md.Lvs.First(l => l.Id == granted.LvId);
+            string volumeName = VolumeGroup.VolumeName(md, granted.LvId) ?? throw new StorageException($"the storage coordinator granted {name}, which its metadata does not hold");
             // Every PV of the VG, not only the LV's: a repair rebuilds a lost leg on another one.
             foreach (var id in md.Pvs.Select(p => p.Id))
             {
@@ -111,9 +111,13 @@ public sealed class StorageAgent : IAsyncDisposable
                     pvs[id] = pv;
             }
             view = VolumeGroup.OpenView(md, pvs, new CoordinatorCommitter(this, md.Name));
-            var volume = view.OpenLv(entry.Name);
-            volume.Writer = new WriterId(granted.LvId, generation);
-            var disk = new GuestDisk(this, name, vmId, generation, view, volume, pvs, servers);
+            // Every LV the view opens writes as this generation: the LV itself, and the data,
+            // mappings and base of a thin pool or snapshot store the volume is served through.
+            view.WriterGeneration = generation;
+            var device = await view.OpenDeviceAsync(volumeName, ct).ConfigureAwait(false);
+            if (device is LogicalVolume plain)
+                plain.Writer = new WriterId(granted.LvId, generation);
+            var disk = new GuestDisk(this, name, vmId, generation, view, device, granted.LvId, pvs, servers);
             lock (_disks)
                 _disks.Add(disk);
             return disk;
