@@ -108,6 +108,13 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
         {
             data.CopyTo(buffer);
             Wait(Device.WriteAsync(offset, buffer.AsMemory(0, data.Length)));
+            // A write that mapped a chunk (a thin volume's first write to it, an origin's first
+            // write to a block it shares with a snapshot) is committed before it completes: the
+            // mapping would otherwise live only in this node's memory, and the next generation
+            // elsewhere (a live migration's target opens the volume while the source may still
+            // hold it) would not see a write the guest saw complete. One flush per new chunk.
+            if (Device is ThinVolume { HasUncommittedMappings: true })
+                Wait(Device.FlushAsync());
             return true;
         }
         catch (Exception e) when (e is IOException or StorageException)

@@ -137,6 +137,13 @@ public sealed class ClusterVolumeDiskTests : IAsyncLifetime
         await RefusedAsync("in use by VM vm1", "lv", "remove", "vg0/t2");
         Assert.Contains("vg0/t1 33554432 thin tp chunks=-", await OkAsync("lv", "list"), StringComparison.Ordinal);
 
+        // A completed write not flushed yet, to a chunk not mapped yet: the mapping is committed
+        // with it, so the next generation sees it even while this one still holds the volume (a
+        // live migration's target opens it before the source lets go).
+        var completed = Pattern(64 << 10, 20);
+        Assert.True(disk.Write(7 * Mib, completed), disk.LastError);
+        acked[7 * Mib] = completed;
+
         // vm1's next generation opens the volume on node-2: everything acknowledged is there, and
         // generation 1 (cut off, not closed) can write neither the data nor the mappings any more.
         var twin = await Agent(1).OpenGuestDiskAsync("vg0/t1", "vm1", 2);
