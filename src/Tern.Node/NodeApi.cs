@@ -34,6 +34,7 @@ public static partial class NodeApi
         api.MapGet("/vms/{name}/console", StreamConsole);
         api.MapGet("/events", StreamEvents);
         MapFencing(api);
+        MapMembers(api);
         MapConsoleSocket(app, api, apiToken);
         api.MapGet("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) => Send(vms, new GetVm(name), StatusCodes.Status200OK));
 
