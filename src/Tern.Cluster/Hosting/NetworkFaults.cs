@@ -75,7 +75,13 @@ public sealed class NetworkFaults
         ThrottleMode mode = blackhole ? Blackhole.Instance : Unthrottled.Instance;
         foreach (var peer in resolved)
         {
-            bool ok = await transport.ManagementCommand(new SetThrottle(Address.Parse(peer.Address), ThrottleTransportAdapter.Direction.Both, mode), ct).ConfigureAwait(false);
+            var address = Address.Parse(peer.Address);
+            bool ok = await transport.ManagementCommand(new SetThrottle(address, ThrottleTransportAdapter.Direction.Both, mode), ct).ConfigureAwait(false);
+            // A heal also drops the connections that outlived the cut, as a partition longer than the
+            // transport's own failure detector would: both sides shake hands again at once, so a
+            // peer the cluster removed meanwhile learns at once that it was quarantined (and leaves).
+            if (ok && !blackhole)
+                ok = await transport.ManagementCommand(new ForceDisassociate(address), ct).ConfigureAwait(false);
             if (!ok)
                 throw new InvalidOperationException($"the remoting transport did not take the throttle for {peer.Name} ({peer.Address}); is the trttl adapter applied?");
             lock (_cut)
