@@ -77,11 +77,9 @@ public sealed class NetworkFaults
         {
             var address = Address.Parse(peer.Address);
             bool ok = await transport.ManagementCommand(new SetThrottle(address, ThrottleTransportAdapter.Direction.Both, mode), ct).ConfigureAwait(false);
-            // A heal also drops the connections that outlived the cut, as a partition longer than the
-            // transport's own failure detector would: both sides shake hands again at once, so a
-            // peer the cluster removed meanwhile learns at once that it was quarantined (and leaves).
-            if (ok && !blackhole)
-                ok = await transport.ManagementCommand(new ForceDisassociate(address), ct).ConfigureAwait(false);
+            // Connections are left alone (the adapter does not tell the endpoints of a connection it
+            // drops, they would wait for the transport's heartbeat timeout): a cut shorter than that
+            // timeout resumes on the same connections once healed.
             if (!ok)
                 throw new InvalidOperationException($"the remoting transport did not take the throttle for {peer.Name} ({peer.Address}); is the trttl adapter applied?");
             lock (_cut)
