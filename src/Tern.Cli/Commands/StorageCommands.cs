@@ -63,7 +63,10 @@ public static partial class StorageCommands
 
     // Opens the pool, runs the action and turns refusals into one-line errors; in the CLI, first
     // sends the verb to the cluster when there is one.
-    private static void Run(Command cmd, string verb, PoolSource pools, PoolAction action) =>
+    // What a verb does on a cluster instead of sending its words (null: send them).
+    private delegate Task<int>? ClusterAction(ParseResult parse, string api, string? token, CancellationToken ct);
+
+    private static void Run(Command cmd, string verb, PoolSource pools, PoolAction action, ClusterAction? onCluster = null) =>
         cmd.SetAction(async (parse, ct) =>
         {
             var err = parse.InvocationConfiguration.Error;
@@ -80,7 +83,11 @@ public static partial class StorageCommands
                     return UsageError;
                 }
                 if (cluster is { } c)
-                    return await StorageClusterClient.SendAsync(parse, verb, c.Api, c.Token, ct).ConfigureAwait(false);
+                {
+                    return onCluster?.Invoke(parse, c.Api, c.Token, ct) is { } own
+                        ? await own.ConfigureAwait(false)
+                        : await StorageClusterClient.SendAsync(parse, verb, c.Api, c.Token, ct).ConfigureAwait(false);
+                }
             }
             try
             {
@@ -712,6 +719,13 @@ public static partial class StorageCommands
             double secs = Math.Max(sw.Elapsed.TotalSeconds, 1e-6);
             output.WriteLine($"{length} bytes ({FormatSize(length)}) copied, {secs:F3} s, {length / secs / (1 << 20):F1} MiB/s");
             return 0;
+        }, (parse, api, token, ct) =>
+        {
+            string from = parse.GetValue(src)!, to = parse.GetValue(dst)!;
+            bool fromLv = from.StartsWith("lv:", StringComparison.Ordinal), toLv = to.StartsWith("lv:", StringComparison.Ordinal);
+            if (fromLv == toLv)
+                return null; // lv to lv runs on the cluster as a verb; file to file is refused there as here
+            return CopyThroughApiAsync(parse, api, token, from, to, parse.GetValue(skip), parse.GetValue(seek), parse.GetValue(count), ct);
         });
         return copy;
     }
