@@ -85,13 +85,15 @@ public sealed class LvCopyProcessTests : IDisposable
         Assert.Contains(" copied, ", imported, StringComparison.Ordinal);
         string exportPath = Path.Combine(_dir, "back.img");
         await OkAsync(api, "lv", "copy", "lv:vg0/d1", exportPath, "--count", length.ToString(CultureInfo.InvariantCulture));
-        Assert.True(image.AsSpan().SequenceEqual(await File.ReadAllBytesAsync(exportPath)), "the exported bytes differ from the imported image");
+        var exported = await File.ReadAllBytesAsync(exportPath);
+        Assert.True(image.AsSpan().SequenceEqual(exported), "the exported bytes differ from the imported image");
 
         // Offsets as dd's: 100 KiB of the image from byte 4096 written at 1 MiB + 512, read back from there.
         await OkAsync(api, "lv", "copy", imagePath, "lv:vg0/d1", "--skip", "4096", "--seek", "1049088", "--count", "100K");
         string piece = Path.Combine(_dir, "piece.img");
         await OkAsync(api, "lv", "copy", "lv:vg0/d1", piece, "--skip", "1049088", "--count", "100K");
-        Assert.True(image.AsSpan(4096, 100 << 10).SequenceEqual(await File.ReadAllBytesAsync(piece)), "the copy with offsets differs");
+        var pieceBytes = await File.ReadAllBytesAsync(piece);
+        Assert.True(image.AsSpan(4096, 100 << 10).SequenceEqual(pieceBytes), "the copy with offsets differs");
         // The whole LV through the other node's API: what node-2 wrote is what node-1 serves.
         string whole = Path.Combine(_dir, "whole.img");
         await OkAsync(apis[0], "lv", "copy", "lv:vg0/d1", whole);
@@ -112,7 +114,8 @@ public sealed class LvCopyProcessTests : IDisposable
         Assert.Equal(2, missing.Code);
         Assert.Contains("not found", missing.Error, StringComparison.Ordinal);
         await OkAsync(api, "lv", "copy", "lv:vg0/d1", exportPath, "--count", length.ToString(CultureInfo.InvariantCulture));
-        Assert.True(image.AsSpan(0, 1049088).SequenceEqual((await File.ReadAllBytesAsync(exportPath)).AsSpan(0, 1049088)), "a refused copy changed the LV");
+        var after = await File.ReadAllBytesAsync(exportPath);
+        Assert.True(image.AsSpan(0, 1049088).SequenceEqual(after.AsSpan(0, 1049088)), "a refused copy changed the LV");
 
         // The data routes need the token like any change (these nodes run without one: reachable).
         using var size = await _http.GetAsync($"{api}/api/storage/lvs/vg0/d1/data?offset=0&length=0");
