@@ -63,6 +63,7 @@ public static partial class NodeApi
             return await Traced(http.HttpContext, "api.vm.create", request.Name, trace => Send(vms, new CreateVm(request.Name, spec, trace), StatusCodes.Status201Created));
         });
         MigrationApi.Map(api, mutating);
+        MapDebug(api, mutating);
         StorageApi.Map(api, apiToken);
         StorageDataApi.Map(mutating);
         mutating.MapPost("/vms/{name}/start", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>

@@ -540,8 +540,31 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         var fences = await FenceAsync(entry.Id, o.Generation).ConfigureAwait(true);
         if (fences.OfType<LvFenced>().FirstOrDefault(f => f.Generation > o.Generation) is { } newer)
             return new StorageRefused($"{o.Lv} is fenced at generation {newer.Generation} on {newer.Host}; generation {o.Generation} of VM {o.VmId} is stale");
+
+        // The previous generation's host was lost (downed, removed, unreachable): its writer may
+        // have reached some legs and not others after its last write intent, and it may still
+        // write the legs on its own host, where no fence could be raised. Trust one leg off that
+        // host and resync the others wholly, before the new generation reads anything.
+        var (members, unreachable) = MemberView();
+        if (held is not null && held.VmId == o.VmId && held.Generation < o.Generation && HostLost(held.Host, members, unreachable))
+        {
+            int marked = await vg.MarkLegsStaleOnHostAsync(lvName, held.Host).ConfigureAwait(true);
+            if (marked > 0)
+            {
+                _log.Warning("storage coordinator: {0}: the host {1} of generation {2} was lost; {3} leg(s) distrusted until resynced", o.Lv, held.Host, held.Generation, marked);
+                PublishChanges();
+            }
+        }
         _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, o.Generation, o.Host);
-        return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values]);
+        return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(vg.Metadata), [.. _servers.Values]);
+    }
+
+    // The addresses of the members that are up (or joining), and of those unreachable.
+    private (HashSet<string> Members, HashSet<string> Unreachable) MemberView()
+    {
+        var state = Akka.Cluster.Cluster.Get(_system).State;
+        return (state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet(),
+            state.Unreachable.Select(m => m.Address.ToString()).ToHashSet());
     }
 
     // Raises the LV's fence to `generation` on every reachable extent server (0 raises nothing and
@@ -550,9 +573,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
     // returns) are skipped too.
     private async Task<LvFenced?[]> FenceAsync(Guid lvId, long generation)
     {
-        var state = Akka.Cluster.Cluster.Get(_system).State;
-        var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
-        var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet();
+        var (members, unreachable) = MemberView();
         return await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
         {
             try
@@ -585,6 +606,10 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, generation, o.Host);
         return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values], generation);
     }
+
+    // Whether the node named `host` is out of the cluster or unreachable (a host never discovered counts as lost).
+    private bool HostLost(string host, HashSet<string> members, HashSet<string> unreachable) =>
+        !_servers.TryGetValue(host, out var server) || !members.Contains(server.Address) || unreachable.Contains(server.Address);
 
     // The first run of extents that has no copy on a working PV, or null.
     private static string? Unreachable(VolumeGroup vg, LvEntry lv)
