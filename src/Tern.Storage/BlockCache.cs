@@ -38,6 +38,7 @@ internal sealed unsafe class BlockCache : IDisposable
     private readonly List<nint> _chunks = [];
     private readonly long[] _keyOf;
     private readonly bool[] _referenced;
+    private readonly Stack<int> _free = new(); // slots emptied by invalidation, taken first
     private int _slots; // slots allocated so far
     private int _hand;
 
@@ -75,7 +76,7 @@ internal sealed unsafe class BlockCache : IDisposable
         if (unit != 1)
             s = s[..^1];
         if (!long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n > long.MaxValue / unit)
-            throw new ArgumentException($"TERN_BLOCK_CACHE={setting} is not a size (bytes, or a number with K, M or G; 0 turns the cache off)");
+            throw new StorageException($"TERN_BLOCK_CACHE={setting} is not a size (bytes, or a number with K, M or G; 0 turns the cache off)");
         return n * unit;
     }
 
@@ -95,15 +96,32 @@ internal sealed unsafe class BlockCache : IDisposable
             return false;
         lock (_lock)
         {
+            // Blocks read in order were cached in order, mostly into consecutive slots: each run
+            // of consecutive slots is copied at once, as the kernel copies a file's pages.
+            int runStart = 0, runSlot = -1;
             for (int i = 0; i < count; i++)
             {
                 if (!_map.TryGetValue(Key(pv, firstBlock + i), out int slot))
                     return false;
                 _referenced[slot] = true;
-                new ReadOnlySpan<byte>(Slot(slot), BlockSize).CopyTo(dest.Slice(i * BlockSize, BlockSize));
+                if (i > runStart && (slot != runSlot + (i - runStart) || slot % ChunkSlots == 0))
+                {
+                    CopyOut(runSlot, dest.Slice(runStart * BlockSize, (i - runStart) * BlockSize));
+                    runStart = i;
+                }
+                if (i == runStart)
+                    runSlot = slot;
             }
+            CopyOut(runSlot, dest.Slice(runStart * BlockSize, (count - runStart) * BlockSize));
         }
         return true;
+    }
+
+    // Copies consecutive slots, all in one chunk, from `slot` on.
+    private void CopyOut(int slot, Span<byte> dest)
+    {
+        if (!dest.IsEmpty)
+            new ReadOnlySpan<byte>(Slot(slot), dest.Length).CopyTo(dest);
     }
 
     /// <summary>
@@ -136,10 +154,20 @@ internal sealed unsafe class BlockCache : IDisposable
         }
     }
 
-    // A free slot, a new one while the budget allows, else the first unreferenced one the hand
-    // finds (clearing referenced bits as it passes). Called under the lock.
+    // A slot emptied by invalidation, else a new one while the budget allows, else the first
+    // unreferenced one the hand finds (clearing referenced bits as it passes). Emptied slots go
+    // first because their memory is already touched: a new page costs a page fault, as much as
+    // reading the block again.
     private int TakeSlot(long key)
     {
+        while (_free.TryPop(out int free))
+        {
+            if (_keyOf[free] == -1)
+            {
+                _keyOf[free] = key;
+                return free;
+            }
+        }
         if (_slots % ChunkSlots == 0 && _slots < Capacity)
             _chunks.Add((nint)NativeMemory.AlignedAlloc(ChunkSlots * BlockSize, BlockSize));
         if (_slots < Capacity)
@@ -205,16 +233,18 @@ internal sealed unsafe class BlockCache : IDisposable
         lock (_lock)
         {
             _map.Clear();
-            for (int s = 0; s < _slots; s++)
+            _free.Clear();
+            for (int s = _slots - 1; s >= 0; s--)
                 Free(s);
         }
     }
 
-    // A freed slot keeps its memory; the hand takes it first (unreferenced, no key).
+    // A freed slot keeps its memory and goes on the free stack (and the hand passes it as unreferenced).
     private void Free(int slot)
     {
         _keyOf[slot] = -1;
         _referenced[slot] = false;
+        _free.Push(slot);
     }
 
     /// <summary>Frees the slots' memory.</summary>
@@ -226,6 +256,7 @@ internal sealed unsafe class BlockCache : IDisposable
                 NativeMemory.AlignedFree((void*)c);
             _chunks.Clear();
             _map.Clear();
+            _free.Clear();
             _slots = 0;
         }
     }

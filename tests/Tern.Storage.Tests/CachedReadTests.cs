@@ -120,6 +120,26 @@ public sealed class CachedReadTests : IDisposable
         Assert.False(cache.TryRead(2, 999, back)); // another PV instance's block 999
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Blocks_come_back_in_order_whatever_slots_they_were_cached_in(bool shuffled)
+    {
+        using var cache = new BlockCache(2 << 20); // two 1 MiB chunks of slots
+        long epoch = 0;
+        var order = Enumerable.Range(0, 300).ToArray();
+        if (shuffled)
+            new Random(9).Shuffle(order);
+        var want = Pattern(300 * 4096, 8);
+        foreach (int b in order)
+            cache.Insert(1, 1000 + b, want.AsSpan(b * 4096, 4096), bad: null, ref epoch, epoch);
+        var back = new byte[want.Length];
+        Assert.True(cache.TryRead(1, 1000, back));
+        Assert.Equal(want, back);
+        Assert.True(cache.TryRead(1, 1250, back.AsSpan(0, 20 * 4096))); // across the chunks' boundary
+        Assert.Equal(want.AsSpan(250 * 4096, 20 * 4096).ToArray(), back.AsSpan(0, 20 * 4096).ToArray());
+    }
+
     [Fact]
     public void A_read_that_raced_with_a_write_caches_nothing_and_bad_blocks_are_never_cached()
     {
@@ -146,6 +166,6 @@ public sealed class CachedReadTests : IDisposable
         Assert.Equal(BlockCache.DefaultSize, BlockCache.ConfiguredSize(null));
         Assert.InRange(BlockCache.DefaultSize, 1, 4L << 30);
         foreach (string bad in new[] { "12Q", "-1", "1.5G", "G", "99999999999999999999" })
-            Assert.Contains("TERN_BLOCK_CACHE", Assert.Throws<ArgumentException>(() => BlockCache.ConfiguredSize(bad)).Message);
+            Assert.Contains("TERN_BLOCK_CACHE", Assert.Throws<StorageException>(() => BlockCache.ConfiguredSize(bad)).Message);
     }
 }
