@@ -92,6 +92,17 @@ public sealed record TernNodeOptions
     /// </summary>
     public bool StopOnProcessSignal { get; init; } = true;
 
+    /// <summary>
+    /// Test-only network fault injection: remoting runs through Akka's throttler transport adapter
+    /// (addresses become akka.trttl.tcp://...), so <see cref="Hosting.NetworkFaults"/> can cut this
+    /// node off from named peers (a blackhole both ways) and heal it again. Off by default; every
+    /// node of one cluster must use the same setting (the address schemes differ).
+    /// </summary>
+    public bool FaultInjection { get; init; }
+
+    /// <summary>The scheme of this node's (and its cluster's) Akka addresses: akka.tcp, or akka.trttl.tcp with <see cref="FaultInjection"/>.</summary>
+    public string AddressProtocol => FaultInjection ? "akka.trttl.tcp" : "akka.tcp";
+
     /// <summary>Force every message through serialization, even locally (tests: catches unserializable messages).</summary>
     public bool SerializeAllMessages { get; init; }
 
@@ -107,10 +118,13 @@ public sealed record TernNodeOptions
     /// <summary>The host name this node advertises to the others.</summary>
     public string EffectivePublicHostname => PublicHostname ?? Hostname;
 
-    /// <summary>Seed addresses in Akka form.</summary>
+    /// <summary>
+    /// Seed addresses in Akka form, in this node's scheme (<see cref="AddressProtocol"/>): a seed
+    /// given as akka.tcp://... is rewritten to akka.trttl.tcp://... with fault injection and back.
+    /// </summary>
     public IReadOnlyList<string> SeedAddresses(int actualPort) => Seeds.Count == 0
-        ? [$"akka.tcp://{SystemName}@{EffectivePublicHostname}:{actualPort}"]
-        : Seeds.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"akka.tcp://{SystemName}@{s}").ToList();
+        ? [$"{AddressProtocol}://{SystemName}@{EffectivePublicHostname}:{actualPort}"]
+        : Seeds.Select(s => s.IndexOf("://", StringComparison.Ordinal) is int at and >= 0 ? AddressProtocol + s[at..] : $"{AddressProtocol}://{SystemName}@{s}").ToList();
 }
 
 /// <summary>The database kinds a node can keep its journal in.</summary>

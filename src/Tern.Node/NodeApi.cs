@@ -34,6 +34,7 @@ public static partial class NodeApi
         api.MapGet("/vms/{name}/console", StreamConsole);
         api.MapGet("/events", StreamEvents);
         MapFencing(api);
+        MapMembers(api);
         MapConsoleSocket(app, api, apiToken);
         api.MapGet("/vms/{name}", (string name, IRequiredActor<VmControllerRegion> vms) => Send(vms, new GetVm(name), StatusCodes.Status200OK));
 
@@ -62,6 +63,7 @@ public static partial class NodeApi
             return await Traced(http.HttpContext, "api.vm.create", request.Name, trace => Send(vms, new CreateVm(request.Name, spec, trace), StatusCodes.Status201Created));
         });
         MigrationApi.Map(api, mutating);
+        MapDebug(api, mutating);
         StorageApi.Map(api, apiToken);
         mutating.MapPost("/vms/{name}/start", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
             Traced(http, "api.vm.start", name, trace => Send(vms, new StartVm(name, trace), StatusCodes.Status200OK)));

@@ -55,6 +55,7 @@ public static partial class NodeConfiguration
         new("Persistence", "TERN_PERSISTENCE", "--persistence", "sqlite", "Journal database: sqlite (embedded) or postgres.", RequiredInDeployment: true),
         new("Journal", "TERN_JOURNAL", "--journal", "Data Source=DATA-DIR/tern.db", "SQLite connection string; every node of a local cluster gives the same file."),
         new("PostgresConnection", "TERN_POSTGRES_CONNECTION", "--postgres", "none", "Npgsql connection string (Host=...;Database=...;Username=...;Password=...); required with postgres.", RequiredInDeployment: true),
+        new("FaultInjection", "TERN_FAULT_INJECTION", "--fault-injection", "off", "Tests only: on runs remoting through Akka's throttler (addresses akka.trttl.tcp://...) and enables POST /api/debug/partition; every node of a cluster needs the same value."),
     ];
 
     /// <summary>
@@ -181,6 +182,12 @@ public static partial class NodeConfiguration
             if (Tern.Cluster.Hosting.TernPersistence.CheckPostgresConnectionString(connection) is { } problem)
                 throw new NodeConfigurationException($"{Named("PostgresConnection")}: {problem}");
         }
+        bool faultInjection = (Value("FaultInjection") ?? "off").ToLowerInvariant() switch
+        {
+            "on" or "true" or "1" or "yes" => true,
+            "off" or "false" or "0" or "no" => false,
+            var other => throw new NodeConfigurationException($"{Named("FaultInjection")} '{other}' is not on or off"),
+        };
         string dataDir = Value("DataDir") ?? Path.Combine("data", nodeName);
         return new NodeSettings
         {
@@ -198,6 +205,7 @@ public static partial class NodeConfiguration
                 MemoryBudgetBytes = memory,
                 Persistence = persistence,
                 JournalConnectionString = connection,
+                FaultInjection = faultInjection,
             },
             HttpHost = httpHost,
             HttpPort = httpPort,
@@ -273,7 +281,7 @@ public static partial class NodeConfiguration
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
     private static partial Regex ClusterNamePattern();
 
-    [GeneratedRegex(@"^(akka\.tcp://[A-Za-z0-9][A-Za-z0-9_-]*@)?(?<host>[^:/@\s]+):(?<port>[0-9]{1,5})$")]
+    [GeneratedRegex(@"^(akka(\.trttl)?\.tcp://[A-Za-z0-9][A-Za-z0-9_-]*@)?(?<host>[^:/@\s]+):(?<port>[0-9]{1,5})$")]
     private static partial Regex SeedPattern();
 
     [GeneratedRegex(@"^(?<n>[0-9]+(\.[0-9]+)?)(?<unit>ms|s|m|h)?$")]

@@ -17,12 +17,6 @@ namespace Tern.Node;
 /// <summary>The storage verbs route.</summary>
 public static class StorageApi
 {
-    /// <summary>
-    /// How long the API waits for a verb. Verbs run one at a time and `pvmove` or `lv convert`
-    /// copy whole volumes, so this is long; the verb itself goes on if the client gives up.
-    /// </summary>
-    public static readonly TimeSpan VerbTimeout = TimeSpan.FromMinutes(30);
-
     private static readonly string[] Families = ["pv", "vg", "lv", "pvmove"];
 
     /// <summary>Maps POST /storage/verbs on <paramref name="api"/>.</summary>
@@ -60,64 +54,31 @@ public static class StorageApi
             return Error("this node has not joined the cluster yet; try again in a moment", "Unavailable", 503);
         if (!registry.TryGet<StorageCoordinatorProxy>(out var coordinator))
             return Error("this node runs no storage coordinator", "Unavailable", 503);
-        // While the coordinator's node is unreachable (not yet downed) the proxy would send the
-        // verb into the void: wait (bounded) for the singleton to move first.
-        for (var until = DateTime.UtcNow + MoveWait; StorageCoordinator.UnreachableHome(system) is { } home;)
-        {
-            if (DateTime.UtcNow >= until)
-                return Error($"the storage coordinator's node {home} has been unreachable for {MoveWait.TotalSeconds:0} s; the coordinator moves to another node once that node is downed (try again shortly)", "Unavailable", 503);
-            await Task.Delay(200, http.RequestAborted);
-        }
-
         using var span = NodeTelemetry.StartApiSpan(http, "api.storage.verb");
         span?.SetTag("tern.storage.verb", string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')).Take(2)));
-        object answer;
+        StorageVerbAnswer answer;
         try
         {
-            // A listing changes nothing, so it is asked again when an attempt gets no answer: a
-            // message sent just after the coordinator's node died (before the failure detector
-            // noticed) is lost, and the next attempt reaches the coordinator's new home.
-            answer = IsListing(args)
-                ? await AskListingAsync(coordinator, new RunStorageVerb([.. args], Activity.Current?.Id), http.RequestAborted)
-                : await coordinator.Ask<object>(new RunStorageVerb([.. args], Activity.Current?.Id), VerbTimeout, http.RequestAborted);
+            // Bounded at every step (StorageVerbClient): a verb no coordinator takes is sent again
+            // to the next one, one whose coordinator is lost ends as "outcome unknown"; a listing
+            // changes nothing and is simply asked again.
+            answer = await StorageVerbClient.RunAsync(system, coordinator, [.. args], Activity.Current?.Id, IsListing(args), Client, http.RequestAborted);
         }
-        catch (AskTimeoutException)
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            return Error(IsListing(args)
-                ? $"the storage coordinator did not answer {ListingAttempts} attempts of {ListingAttempt.TotalSeconds:0} s"
-                : $"the storage coordinator did not answer within {VerbTimeout.TotalMinutes:0} min (the verb may still be running)", "Unavailable", 503);
-        }
-        catch (TaskCanceledException) when (http.RequestAborted.IsCancellationRequested)
-        {
-            return Results.Empty; // the client went away; the verb goes on
+            return Results.Empty; // the client went away; a verb already taken goes on
         }
         return answer switch
         {
-            StorageVerbResult r => Results.Ok(new StorageVerbView(r.ExitCode, r.Stdout, r.Stderr)),
-            StorageRefused r => Error(r.Reason, "Unavailable", 503),
-            _ => Error($"unexpected answer {answer.GetType().Name}", "Internal", 500),
+            { Outcome: StorageVerbOutcome.Done, Result: { } r } => Results.Ok(new StorageVerbView(r.ExitCode, r.Stdout, r.Stderr)),
+            { Outcome: StorageVerbOutcome.Unknown } => Error(answer.Error!, "OutcomeUnknown", 503),
+            { Outcome: StorageVerbOutcome.StillRunning } => Error(answer.Error!, "StillRunning", 503),
+            _ => Error(answer.Error ?? "the storage coordinator did not take the verb", "Unavailable", 503),
         };
     }
 
-    private static readonly TimeSpan MoveWait = TimeSpan.FromSeconds(30);
-
-    private static async Task<object> AskListingAsync(IActorRef coordinator, RunStorageVerb verb, CancellationToken ct)
-    {
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await coordinator.Ask<object>(verb, ListingAttempt, ct);
-            }
-            catch (AskTimeoutException) when (attempt < ListingAttempts)
-            {
-                // asked again below
-            }
-        }
-    }
-
-    private static readonly TimeSpan ListingAttempt = TimeSpan.FromSeconds(5);
-    private const int ListingAttempts = 8;
+    // The bounds of a verb's wait: 90 s to be taken, 90 s of silence, 30 min of running.
+    private static readonly StorageVerbClientOptions Client = new();
 
     private static IResult Error(string reason, string kind, int status) => Results.Json(new ErrorView(reason, kind), statusCode: status);
 }

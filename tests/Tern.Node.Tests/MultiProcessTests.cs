@@ -46,6 +46,7 @@ public sealed class MultiProcessTests : IDisposable
             Assert.True(DateTime.UtcNow < deadline, "the node processes did not form a cluster:\n" + string.Join("\n---\n", nodes.Select(n => n.Log)));
             await Task.Delay(250);
         }
+        await NodeProcess.WaitForMembersUpAsync(_http, apis, count, () => string.Join("\n---\n", nodes.Select(n => n.Log)));
         return apis;
     }
 

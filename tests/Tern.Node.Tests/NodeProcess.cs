@@ -2,8 +2,10 @@
 // tern.dll, ready once it prints its API address, stopped by killing it.
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace Tern.Node.Tests;
@@ -89,6 +91,44 @@ internal sealed partial class NodeProcess : IDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>
+    /// Waits (bounded) until every node in <paramref name="apis"/> lists <paramref name="count"/>
+    /// members, all Up and reachable. Killing or partitioning a node earlier is a different test:
+    /// the split-brain resolver counts only Up members, so survivors that are still Joining or
+    /// WeaklyUp in some view can decide to down themselves.
+    /// </summary>
+    public static async Task WaitForMembersUpAsync(HttpClient http, IReadOnlyList<string> apis, int count, Func<string> logs, int seconds = 90)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        string seen = "nothing yet";
+        while (true)
+        {
+            bool all = true;
+            foreach (string api in apis)
+            {
+                try
+                {
+                    var members = (await http.GetFromJsonAsync<JsonElement[]>(api + "/api/cluster/members"))!;
+                    seen = $"{api}: " + string.Join(", ", members.Select(m => $"{m.GetProperty("name").GetString()} {m.GetProperty("status").GetString()}{(m.GetProperty("reachable").GetBoolean() ? "" : " unreachable")}"));
+                    if (members.Length != count || !members.All(m => m.GetProperty("status").GetString() == "up" && m.GetProperty("reachable").GetBoolean()))
+                        all = false;
+                }
+                catch (HttpRequestException e)
+                {
+                    seen = $"{api}: {e.Message}";
+                    all = false;
+                }
+                if (!all)
+                    break;
+            }
+            if (all)
+                return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the nodes did not all see {count} members Up within {seconds} s; last seen {seen}:\n{logs()}");
+            await Task.Delay(250);
+        }
     }
 
     /// <summary>Freezes the node (SIGSTOP): to the others it is silent, as behind a partition, until <see cref="Resume"/>.</summary>

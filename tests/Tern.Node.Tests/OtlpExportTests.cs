@@ -48,7 +48,10 @@ public sealed class OtlpExportTests : IDisposable
             try
             {
                 if ((await _http.GetFromJsonAsync<JsonElement[]>(apis[0] + "/api/hosts"))!.Length == count)
+                {
+                    await NodeProcess.WaitForMembersUpAsync(_http, apis, count, () => string.Join("\n---\n", _nodes.Select(n => n.Log)));
                     return apis;
+                }
             }
             catch (HttpRequestException)
             {

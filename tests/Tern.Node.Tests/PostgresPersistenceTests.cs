@@ -64,7 +64,10 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime, IDisposable
             try
             {
                 if ((await _http.GetFromJsonAsync<JsonElement[]>(apis[0] + "/api/hosts"))!.Length == 3)
+                {
+                    await NodeProcess.WaitForMembersUpAsync(_http, apis, 3, () => string.Join("\n---\n", _nodes.Select(n => n.Log)));
                     return apis;
+                }
             }
             catch (HttpRequestException)
             {

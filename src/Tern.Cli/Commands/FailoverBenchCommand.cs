@@ -151,9 +151,10 @@ public static partial class FailoverBenchCommand
             for (int i = 0; i < options.Nodes; i++)
                 nodes.Add(ChildNode.Start($"node-{i + 1}", dir, i == 0 ? seedPort : FreePort(), seedPort, memory[i], journal, extra));
             string api = await nodes[0].ApiAsync(ct);
+            var apis = new List<string> { api };
             foreach (var n in nodes.Skip(1))
-                await n.ApiAsync(ct);
-            await WaitForHostsAsync(http, api, options.Nodes, nodes, ct);
+                apis.Add(await n.ApiAsync(ct));
+            await WaitForHostsAsync(http, apis, options.Nodes, nodes, ct);
 
             var vms = new List<(string Name, bool Disk)>();
             if (options.Guests > 0)
@@ -212,8 +213,14 @@ public static partial class FailoverBenchCommand
                 throw new BenchException($"the guests were not all running elsewhere within {(options.StableAfter + TimeSpan.FromSeconds(180)).TotalSeconds:0} s of the kill; events seen: "
                     + string.Join(", ", events.Select(e => $"{e.Kind} {e.Vm} {e.Host} {e.Generation}")));
             }
-            var removed = events.FirstOrDefault(e => e.Kind == "host.left" && e.Host == Victim)
-                ?? throw new BenchException($"{Victim} was never reported removed (host.left), yet its guests were restarted");
+            // The controllers may restart the guests a moment before node-1's event log records
+            // the removal (two vantage points of one gossip): wait for it, bounded.
+            var removedBy = DateTime.UtcNow.AddSeconds(15);
+            Event? removed;
+            while ((removed = events.FirstOrDefault(e => e.Kind == "host.left" && e.Host == Victim)) is null && DateTime.UtcNow < removedBy)
+                await Task.Delay(100, ct);
+            if (removed is null)
+                throw new BenchException($"{Victim} was never reported removed (host.left) within 15 s of its guests' restart");
             return new RunResult(unreachableMs, Since(removed.Time), results);
         }
         finally
@@ -345,14 +352,16 @@ public static partial class FailoverBenchCommand
         }
     }
 
-    private static async Task WaitForHostsAsync(HttpClient http, string api, int count, List<ChildNode> nodes, CancellationToken ct)
+    // Formed: the scheduler lists every host and every node sees every member Up and reachable
+    // (the split-brain resolver counts only Up members: a kill before then is another experiment).
+    private static async Task WaitForHostsAsync(HttpClient http, List<string> apis, int count, List<ChildNode> nodes, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow.AddSeconds(120);
         while (true)
         {
             try
             {
-                if ((await http.GetFromJsonAsync<JsonElement[]>($"{api}/api/hosts", ct))!.Length == count)
+                if ((await http.GetFromJsonAsync<JsonElement[]>($"{apis[0]}/api/hosts", ct))!.Length == count && await AllUpAsync(http, apis, count, ct))
                     return;
             }
             catch (HttpRequestException)
@@ -363,6 +372,17 @@ public static partial class FailoverBenchCommand
                 throw new BenchException("the nodes did not form a cluster within 120 s:\n" + string.Join("\n", nodes.Select(n => n.LogTail())));
             await Task.Delay(250, ct);
         }
+    }
+
+    private static async Task<bool> AllUpAsync(HttpClient http, List<string> apis, int count, CancellationToken ct)
+    {
+        foreach (string api in apis)
+        {
+            var members = (await http.GetFromJsonAsync<JsonElement[]>($"{api}/api/cluster/members", ct))!;
+            if (members.Length != count || !members.All(m => m.GetProperty("status").GetString() == "up" && m.GetProperty("reachable").GetBoolean()))
+                return false;
+        }
+        return true;
     }
 
     // Per phase: every sample across runs (per run for the host phases, per guest for the others).

@@ -60,6 +60,8 @@ public static class TernAkkaHosting
                 var cluster = Akka.Cluster.Cluster.Get(system);
                 var self = cluster.SelfAddress;
                 system.ActorOf(EventLog.Props(), ActorNames.Events);
+                if (options.FaultInjection)
+                    NetworkFaults.Register(system);
                 var capacity = new HostCapacity(options.NodeName, self.ToString(), options.MemoryBudgetBytes, options.Harts, 0, 0, Environment.ProcessId);
                 var agent = system.ActorOf(HostAgent.Props(capacity, registry.Get<SchedulerProxy>(), options.ReportInterval, options.DataDir), ActorNames.HostAgent);
                 registry.Register<HostAgentKey>(agent);

@@ -59,6 +59,8 @@ public static class TernHocon
             config = config.WithFallback(ConfigurationFactory.ParseString(FastTimings));
         if (options.DownAfter is { } downAfter)
             config = ConfigurationFactory.ParseString($"akka.cluster.split-brain-resolver.stable-after = {(long)downAfter.TotalMilliseconds}ms").WithFallback(config);
+        if (options.FaultInjection)
+            config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.applied-adapters = [trttl]").WithFallback(config);
         if (!options.StopOnProcessSignal)
             config = ConfigurationFactory.ParseString("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off").WithFallback(config);
         return config;

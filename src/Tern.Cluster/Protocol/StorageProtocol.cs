@@ -65,11 +65,48 @@ public sealed record LvFenced(
     [property: Key(1)] long Generation,
     [property: Key(2)] string Host) : ITernWireMessage;
 
-/// <summary>Runs one `tern pv|vg|lv|pvmove` verb on the cluster's pool (the coordinator runs verbs one at a time).</summary>
+/// <summary>
+/// Runs one `tern pv|vg|lv|pvmove` verb on the cluster's pool (the coordinator runs verbs one at a
+/// time). Without <see cref="RequestId"/> the answer is the <see cref="StorageVerbResult"/> when the
+/// verb is done. With one, the coordinator answers <see cref="StorageVerbAccepted"/> at once (also to
+/// a repeat of the same id, which is not run twice) and the result is fetched with
+/// <see cref="AwaitStorageVerb"/>, so a caller learns within seconds whether a coordinator took it.
+/// </summary>
 [MessagePackObject]
 public sealed record RunStorageVerb(
     [property: Key(0)] IReadOnlyList<string> Args,
-    [property: Key(1)] string? TraceParent) : ITernWireMessage;
+    [property: Key(1)] string? TraceParent,
+    [property: Key(2)] string? RequestId = null) : ITernWireMessage;
+
+/// <summary>The coordinator on <see cref="Host"/> took request <see cref="RequestId"/>; <see cref="Ahead"/> verbs run before it.</summary>
+[MessagePackObject]
+public sealed record StorageVerbAccepted(
+    [property: Key(0)] string RequestId,
+    [property: Key(1)] string Host,
+    [property: Key(2)] int Ahead) : ITernWireMessage;
+
+/// <summary>
+/// Asks for the result of request <see cref="RequestId"/>: answered with the
+/// <see cref="StorageVerbResult"/> as soon as the verb is done, with <see cref="StorageVerbPending"/>
+/// after a few seconds while it is not, or with <see cref="StorageVerbUnknown"/> by a coordinator
+/// that never took it (one that started after the one that did died).
+/// </summary>
+[MessagePackObject]
+public sealed record AwaitStorageVerb(
+    [property: Key(0)] string RequestId) : ITernWireMessage;
+
+/// <summary>Request <see cref="RequestId"/> is queued (<see cref="Running"/> false) or running on the coordinator on <see cref="Host"/>.</summary>
+[MessagePackObject]
+public sealed record StorageVerbPending(
+    [property: Key(0)] string RequestId,
+    [property: Key(1)] string Host,
+    [property: Key(2)] bool Running) : ITernWireMessage;
+
+/// <summary>The coordinator on <see cref="Host"/> has no record of request <see cref="RequestId"/>.</summary>
+[MessagePackObject]
+public sealed record StorageVerbUnknown(
+    [property: Key(0)] string RequestId,
+    [property: Key(1)] string Host) : ITernWireMessage;
 
 /// <summary>What the verb printed and its exit code (0 done, 1 I/O failure, 2 refused).</summary>
 [MessagePackObject]
@@ -133,3 +170,13 @@ public sealed record CloseLvForGuest(
 [MessagePackObject]
 public sealed record LvClosed(
     [property: Key(0)] string Lv) : ITernWireMessage;
+
+/// <summary>
+/// The coordinator's `lv repair` of an LV a guest holds, sent to the storage agent of the guest's
+/// node, which rebuilds lost legs through the disk's own view while the guest keeps its I/O;
+/// answered with the <see cref="StorageVerbResult"/> the verb prints.
+/// </summary>
+[MessagePackObject]
+public sealed record RepairGuestLv(
+    [property: Key(0)] string Lv,
+    [property: Key(1)] long MaxBytesPerSecond) : ITernWireMessage;

@@ -73,6 +73,10 @@ public static class WireManifests
         ("storage.lv.fenced", typeof(LvFenced)),
         ("storage.verb.run", typeof(RunStorageVerb)),
         ("storage.verb.result", typeof(StorageVerbResult)),
+        ("storage.verb.accepted", typeof(StorageVerbAccepted)),
+        ("storage.verb.await", typeof(AwaitStorageVerb)),
+        ("storage.verb.pending", typeof(StorageVerbPending)),
+        ("storage.verb.unknown", typeof(StorageVerbUnknown)),
         ("storage.vg.propose", typeof(ProposeVgMetadata)),
         ("storage.vg.committed", typeof(VgMetadataCommitted)),
         ("storage.vg.conflict", typeof(VgMetadataConflict)),
@@ -81,6 +85,7 @@ public static class WireManifests
         ("storage.lv.granted", typeof(LvGranted)),
         ("storage.lv.close", typeof(CloseLvForGuest)),
         ("storage.lv.closed", typeof(LvClosed)),
+        ("storage.lv.repair-guest", typeof(RepairGuestLv)),
     ];
 
     /// <summary>Manifest name → type.</summary>

@@ -1,15 +1,13 @@
-// A cluster LV as a guest's virtio-blk backend: the synchronous IBlockBackend the machine's
-// device thread calls, over the LV opened through this node's own VG view. Writes carry the
+// A cluster LV as a guest's virtio-blk backend (the shared BlockDeviceBackend adapter), over the
+// LV opened through this node's own VG view. Writes carry the
 // guest's WriterId, so extent servers refuse them once a newer generation has fenced the LV.
-using System.Buffers;
-using Tern.Machine.Devices;
 using Tern.Storage;
 using Tern.Storage.Format;
 
 namespace Tern.Cluster.Storage;
 
 /// <summary>An LV open as the disk of one VM generation on this node.</summary>
-public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
+public sealed class GuestDisk : BlockDeviceBackend, IAsyncDisposable
 {
     private readonly StorageAgent _agent;
     private readonly Dictionary<Guid, PhysicalVolume> _pvs;
@@ -17,6 +15,7 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
 
     internal GuestDisk(StorageAgent agent, string lv, string vmId, long generation, VolumeGroup view, LogicalVolume volume,
         Dictionary<Guid, PhysicalVolume> pvs, IReadOnlyDictionary<string, Protocol.ExtentServerInfo> servers)
+        : base(volume, lv[(lv.IndexOf('/', StringComparison.Ordinal) + 1)..])
     {
         _agent = agent;
         Lv = lv;
@@ -26,7 +25,6 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
         Volume = volume;
         _pvs = pvs;
         Servers = servers;
-        Id = lv[(lv.IndexOf('/', StringComparison.Ordinal) + 1)..];
     }
 
     /// <summary>The LV as VG/LV.</summary>
@@ -45,87 +43,6 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
     public LogicalVolume Volume { get; }
 
     internal IReadOnlyDictionary<string, Protocol.ExtentServerInfo> Servers { get; }
-
-    /// <summary>The last I/O error, for reports (null: none).</summary>
-    public string? LastError { get; private set; }
-
-    /// <inheritdoc/>
-    public long Length => Volume.Length & ~511L;
-
-    /// <inheritdoc/>
-    public bool ReadOnly => false;
-
-    /// <inheritdoc/>
-    public string Id { get; }
-
-    /// <inheritdoc/>
-    public bool Read(long offset, Span<byte> destination)
-    {
-        if (offset < 0 || offset > Length - destination.Length)
-            return false;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(destination.Length);
-        try
-        {
-            Wait(Volume.ReadAsync(offset, buffer.AsMemory(0, destination.Length)));
-            buffer.AsSpan(0, destination.Length).CopyTo(destination);
-            return true;
-        }
-        catch (Exception e) when (e is IOException or StorageException)
-        {
-            LastError = e.Message;
-            return false;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <inheritdoc/>
-    public bool Write(long offset, ReadOnlySpan<byte> data)
-    {
-        if (offset < 0 || offset > Length - data.Length)
-            return false;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(data.Length);
-        try
-        {
-            data.CopyTo(buffer);
-            Wait(Volume.WriteAsync(offset, buffer.AsMemory(0, data.Length)));
-            return true;
-        }
-        catch (Exception e) when (e is IOException or StorageException)
-        {
-            LastError = e.Message;
-            return false;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <inheritdoc/>
-    public bool Flush()
-    {
-        try
-        {
-            Wait(Volume.FlushAsync());
-            return true;
-        }
-        catch (Exception e) when (e is IOException or StorageException)
-        {
-            LastError = e.Message;
-            return false;
-        }
-    }
-
-    // The device thread calls synchronously; a remote PV's I/O completes on the socket's thread.
-    private static void Wait(ValueTask task)
-    {
-        if (task.IsCompletedSuccessfully)
-            return;
-        task.AsTask().GetAwaiter().GetResult();
-    }
 
     // Extents the LV gained in `md` get their tags re-read (the coordinator reset them before it
     // committed) and PVs not opened yet are opened, before the view maps through the new version.
@@ -162,14 +79,7 @@ public sealed class GuestDisk : IBlockBackend, IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        try
-        {
-            await Volume.FlushAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or StorageException)
-        {
-            LastError = e.Message; // closing anyway: what was not flushed was not acknowledged
-        }
+        await FlushForCloseAsync().ConfigureAwait(false);
         Volume.Dispose();
         View.Dispose();
         foreach (var pv in _pvs.Values)

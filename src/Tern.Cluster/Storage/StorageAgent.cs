@@ -23,6 +23,7 @@ public sealed class StorageAgent : IAsyncDisposable
     private readonly TimeSpan _timeout;
     private readonly List<GuestDisk> _disks = [];
     private readonly SemaphoreSlim _adopting = new(1, 1);
+    private readonly SemaphoreSlim _maintaining = new(1, 1); // maintenance rounds and repairs asked for now, one at a time
     private ActorSystem? _system;
 
     /// <summary>Creates the agent of the node of <paramref name="local"/>, which reaches the coordinator through <paramref name="coordinator"/> (its singleton proxy).</summary>
@@ -59,12 +60,63 @@ public sealed class StorageAgent : IAsyncDisposable
         if (Maintenance is null)
             return [];
         var outcomes = new List<MaintenanceOutcome>();
-        foreach (var disk in Disks)
+        await _maintaining.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
-            string name = disk.Volume.Entry.Name;
-            outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, n => n == name, ct: ct).ConfigureAwait(false));
+            foreach (var disk in Disks)
+            {
+                string name = disk.Volume.Entry.Name;
+                outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, n => n == name, ct: ct).ConfigureAwait(false));
+            }
+        }
+        finally
+        {
+            _maintaining.Release();
         }
         return outcomes;
+    }
+
+    /// <summary>
+    /// `lv repair` of LV <paramref name="lv"/> (VG/LV) open here as a guest's disk, now: lost legs
+    /// are rebuilt through the disk's own view (commits through the coordinator, copies as the
+    /// guest's writer, throttled to <paramref name="maxBytesPerSecond"/>, 0 for unthrottled)
+    /// while the guest keeps its I/O. Answers what `tern lv repair` prints; a refusal is exit 2.
+    /// Runs after the maintenance round in progress, never beside it.
+    /// </summary>
+    public async Task<StorageVerbResult> RepairNowAsync(string lv, long maxBytesPerSecond, IProgress<CopyProgress>? progress = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(lv);
+        var disk = Disks.FirstOrDefault(d => d.Lv == lv);
+        if (disk is null)
+            return new StorageVerbResult(2, "", $"tern lv repair: {lv} is not open on {_local.Host} any more; run the repair again\n");
+        string name = disk.Volume.Entry.Name;
+        await _maintaining.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await disk.View.ReinstatePvsAsync(null, ct).ConfigureAwait(false);
+            var result = await disk.View.RepairAsync(name, maxBytesPerSecond, progress, ct).ConfigureAwait(false);
+            // The lines `tern lv repair` prints on one node, plus where it ran.
+            var output = new System.Text.StringBuilder();
+            foreach (string line in result.Replaced)
+                output.Append(line).Append('\n');
+            output.Append(result.Replaced.Count == 0 && result.BytesSynced == 0
+                ? $"{lv}: every mirror leg is present and up to date; nothing to repair.\n"
+                : $"{lv}: {result.Replaced.Count} leg(s) rebuilt, {Sizes.Format(result.BytesSynced)} synchronised.\n");
+            output.Append($"(repaired on {_local.Host}, where VM {disk.VmId} has it open)\n");
+            return new StorageVerbResult(0, output.ToString(), "");
+        }
+        catch (StorageException e)
+        {
+            return new StorageVerbResult(2, "", $"tern lv repair: {e.Message}\n");
+        }
+        catch (IOException e)
+        {
+            return new StorageVerbResult(1, "", $"tern lv repair: {e.Message}\n");
+        }
+        finally
+        {
+            _maintaining.Release();
+        }
     }
 
     /// <summary>The node's storage.</summary>
@@ -215,6 +267,7 @@ public sealed class StorageAgent : IAsyncDisposable
         foreach (var d in Disks)
             await d.DisposeAsync().ConfigureAwait(false);
         _adopting.Dispose();
+        _maintaining.Dispose();
     }
 
     // A view's commits, proposed to the coordinator as compare-and-swap on the seqno.

@@ -67,6 +67,13 @@ public sealed class StorageAgentActor : ReceiveActor, IWithTimers
                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         });
         Receive<StorageRefused>(r => log.Warning("storage agent: {0}", r.Reason));
+        Receive<RepairGuestLv>(r =>
+        {
+            log.Info("storage agent: repairing {0} now, at most {1} bytes/s", r.Lv, r.MaxBytesPerSecond);
+            var progress = new RepairLog(log, r.Lv);
+            agent.RepairNowAsync(r.Lv, r.MaxBytesPerSecond, progress).PipeTo(Sender,
+                failure: e => new StorageVerbResult(1, "", $"tern lv repair: {e.GetBaseException().Message}\n"));
+        });
     }
 
     /// <inheritdoc/>
@@ -90,6 +97,21 @@ public sealed class StorageAgentActor : ReceiveActor, IWithTimers
     }
 
     private sealed record Maintained(IReadOnlyList<MaintenanceOutcome> Outcomes, Exception? Error) : INoSerializationVerificationNeeded;
+
+    // Logs a repair's copy every quarter of the way, so the node's log shows it advancing.
+    private sealed class RepairLog(ILoggingAdapter log, string lv) : IProgress<CopyProgress>
+    {
+        private int _quarter;
+
+        public void Report(CopyProgress value)
+        {
+            int quarter = value.Total == 0 ? 4 : (int)(4 * value.Done / value.Total);
+            if (quarter <= _quarter)
+                return;
+            _quarter = quarter;
+            log.Info("storage agent: repair of {0}: {1} of {2} copied", lv, Sizes.Format(value.Done), Sizes.Format(value.Total));
+        }
+    }
 
     private sealed class Reassert : INoSerializationVerificationNeeded
     {

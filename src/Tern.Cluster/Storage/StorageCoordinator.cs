@@ -41,6 +41,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
     private readonly Dictionary<Guid, GuestOpen> _opens = [];
     private readonly Dictionary<Guid, long> _published = []; // VG id -> last published seqno
     private readonly Queue<(RunStorageVerb Verb, IActorRef ReplyTo)> _queue = new();
+    private readonly Dictionary<string, VerbRequest> _requests = new(StringComparer.Ordinal);
     private readonly Func<ExtentServerInfo, PvInfo, CancellationToken, Task<PhysicalVolume>> _openPv;
     private readonly RemoteIoOptions? _remoteIo;
     private readonly ActorSystem _system;
@@ -50,6 +51,21 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
     private bool _discovering;
     private bool _ready;
     private readonly DateTime _started = DateTime.UtcNow;
+
+    // A verb taken with a request id: queued, running or done (its result kept for a while, so a
+    // caller whose answer was lost can fetch it again), and who waits for its result.
+    private sealed class VerbRequest(string id)
+    {
+        public string Id => id;
+
+        public StorageVerbResult? Result { get; set; }
+
+        public bool Running { get; set; }
+
+        public DateTime DoneAt { get; set; }
+
+        public List<IActorRef> Waiters { get; } = [];
+    }
 
     private sealed record GuestOpen(string Lv, Guid LvId, string VmId, long Generation, string Host);
 
@@ -95,12 +111,49 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         Receive<Discovered>(OnDiscovered);
         Receive<RunStorageVerb>(v =>
         {
-            _queue.Enqueue((v, Sender));
+            if (v.RequestId is { } id)
+            {
+                PruneRequests();
+                if (_requests.TryGetValue(id, out var known))
+                {
+                    // A repeat (the caller's first answer was lost): never run twice.
+                    Sender.Tell(known.Result is { } done ? done : new StorageVerbAccepted(id, _local.Host, Ahead(id)));
+                    return;
+                }
+                _requests[id] = new VerbRequest(id);
+                _queue.Enqueue((v, ActorRefs.Nobody));
+                Sender.Tell(new StorageVerbAccepted(id, _local.Host, _queue.Count - 1 + (_verbRunning ? 1 : 0)));
+            }
+            else
+            {
+                _queue.Enqueue((v, Sender));
+            }
             RunNextVerb();
+        });
+        Receive<AwaitStorageVerb>(a =>
+        {
+            if (!_requests.TryGetValue(a.RequestId, out var request))
+            {
+                Sender.Tell(new StorageVerbUnknown(a.RequestId, _local.Host));
+                return;
+            }
+            if (request.Result is { } done)
+            {
+                Sender.Tell(done);
+                return;
+            }
+            request.Waiters.Add(Sender);
+            Timers.StartSingleTimer(Guid.NewGuid(), new AwaitExpired(a.RequestId, Sender), _options.AwaitAnswerWithin);
+        });
+        Receive<AwaitExpired>(e =>
+        {
+            if (_requests.TryGetValue(e.RequestId, out var request) && request.Waiters.Remove(e.Waiter))
+                e.Waiter.Tell(new StorageVerbPending(e.RequestId, _local.Host, request.Running));
         });
         Receive<VerbDone>(d =>
         {
             d.ReplyTo.Tell(d.Result);
+            Finish(d.RequestId, d.Result);
             _verbRunning = false;
             PublishChanges();
             RunNextVerb();
@@ -233,23 +286,148 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         var (verb, replyTo) = _queue.Dequeue();
         if (_verbs is null)
         {
-            replyTo.Tell(new StorageVerbResult(2, "", "this node cannot run storage verbs (it was started without the tern command tree)\n"));
+            Answer(verb, replyTo, new StorageVerbResult(2, "", "this node cannot run storage verbs (it was started without the tern command tree)\n"));
             RunNextVerb();
+            return;
+        }
+        if (GuestRepair(verb.Args) is { } forward)
+        {
+            if (forward.Refusal is { } refusal)
+            {
+                Answer(verb, replyTo, refusal);
+                RunNextVerb();
+                return;
+            }
+            // The LV is open for a guest: its node's agent repairs it through the disk's view,
+            // ordered with the guest's own requests. The verb counts as running until it answers.
+            StartRunning(verb);
+            RepairOnGuestNodeAsync(forward.Open!, forward.Server!, forward.Rate).PipeTo(Self,
+                success: r => new VerbDone(r, replyTo, verb.RequestId),
+                failure: e => new VerbDone(new StorageVerbResult(1, "", $"tern lv repair: {e.GetBaseException().Message}\n"), replyTo, verb.RequestId));
             return;
         }
         if (GuestUse.Refusal(verb.Args, _opens.Values.Select(o => (o.Lv, o.LvId, o.VmId, o.Host)).ToList(), _pool!) is { } reason)
         {
-            replyTo.Tell(new StorageVerbResult(2, "", reason + "\n"));
+            Answer(verb, replyTo, new StorageVerbResult(2, "", reason + "\n"));
             RunNextVerb();
             return;
         }
-        _verbRunning = true;
+        StartRunning(verb);
         var busy = _opens.Keys.ToHashSet();
         var pool = _pool!;
         var runner = _verbs;
         RunVerbAsync(runner, pool, verb.Args, busy).PipeTo(Self,
-            success: r => new VerbDone(r, replyTo),
-            failure: e => new VerbDone(new StorageVerbResult(1, "", $"{e.GetBaseException().Message}\n"), replyTo));
+            success: r => new VerbDone(r, replyTo, verb.RequestId),
+            failure: e => new VerbDone(new StorageVerbResult(1, "", $"{e.GetBaseException().Message}\n"), replyTo, verb.RequestId));
+    }
+
+    private void StartRunning(RunStorageVerb verb)
+    {
+        _verbRunning = true;
+        if (verb.RequestId is { } id && _requests.TryGetValue(id, out var request))
+            request.Running = true;
+    }
+
+    private sealed record Forward(GuestOpen? Open, ExtentServerInfo? Server, long Rate, StorageVerbResult? Refusal);
+
+    // `lv repair VG/LV [--max-rate R]` of an LV a guest holds: where to send it (or why not), else null.
+    private Forward? GuestRepair(IReadOnlyList<string> args)
+    {
+        if (args.Count < 3 || args[0] != "lv" || args[1] != "repair")
+            return null;
+        string? name = null;
+        string? rateText = null;
+        for (int i = 2; i < args.Count; i++)
+        {
+            if (args[i] == "--max-rate" && i + 1 < args.Count)
+                rateText = args[++i];
+            else if (args[i].StartsWith("--max-rate=", StringComparison.Ordinal))
+                rateText = args[i]["--max-rate=".Length..];
+            else if (!args[i].StartsWith('-'))
+                name ??= args[i];
+        }
+        if (name is null || _opens.Values.FirstOrDefault(o => o.Lv == name) is not { } open)
+            return null; // not held by a guest: the verb runs here as on one node
+        static StorageVerbResult Refuse(string reason) => new(2, "", $"tern lv repair: {reason}\n");
+        long rate = 0;
+        if (rateText is not null && (!MirrorMaintenanceOptions.TryParseRate(rateText, out rate) || rate <= 0))
+            return new Forward(null, null, 0, Refuse($"--max-rate {rateText}: expected a positive size such as 512M or 2G"));
+        if (!_servers.TryGetValue(open.Host, out var server))
+            return new Forward(null, null, 0, Refuse($"{name} is in use by VM {open.VmId} on {open.Host}, which serves no storage now; its maintenance repairs it when it returns"));
+        return new Forward(open, server, rate, null);
+    }
+
+    // Asks the agent of the guest's node to repair, and gives up (outcome unknown) if that node
+    // leaves or becomes unreachable meanwhile instead of waiting for an answer that cannot come.
+    private async Task<StorageVerbResult> RepairOnGuestNodeAsync(GuestOpen open, ExtentServerInfo server, long rate)
+    {
+        string agentPath = $"{server.Address}/user/{StorageAgentActor.Name}";
+        var ask = _system.ActorSelection(agentPath).Ask<object>(new RepairGuestLv(open.Lv, rate), _options.GuestRepairTimeout);
+        var cluster = Akka.Cluster.Cluster.Get(_system);
+        while (!ask.IsCompleted)
+        {
+            await Task.WhenAny(ask, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            if (ask.IsCompleted)
+                break;
+            var state = cluster.State;
+            bool gone = state.Unreachable.Any(m => m.Address.ToString() == server.Address)
+                || !state.Members.Any(m => m.Address.ToString() == server.Address && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp);
+            if (gone)
+                return new StorageVerbResult(1, "", $"tern lv repair: {open.Host}, which was repairing {open.Lv} for VM {open.VmId}, left or became unreachable; the repair's outcome is unknown: check with `tern lv list` (an interrupted repair finishes when run again)\n");
+        }
+        try
+        {
+            return await ask.ConfigureAwait(false) switch
+            {
+                StorageVerbResult r => r,
+                var other => new StorageVerbResult(1, "", $"tern lv repair: the storage agent on {open.Host} answered {other.GetType().Name}\n"),
+            };
+        }
+        catch (AskTimeoutException)
+        {
+            return new StorageVerbResult(1, "", $"tern lv repair: the repair of {open.Lv} on {open.Host} did not end in {_options.GuestRepairTimeout.TotalMinutes:0} min; it may go on: check with `tern lv list`\n");
+        }
+    }
+
+    private void Answer(RunStorageVerb verb, IActorRef replyTo, StorageVerbResult result)
+    {
+        replyTo.Tell(result);
+        Finish(verb.RequestId, result);
+    }
+
+    // Records a request's result and hands it to whoever waits for it.
+    private void Finish(string? requestId, StorageVerbResult result)
+    {
+        if (requestId is null || !_requests.TryGetValue(requestId, out var request))
+            return;
+        request.Result = result;
+        request.Running = false;
+        request.DoneAt = DateTime.UtcNow;
+        foreach (var waiter in request.Waiters)
+            waiter.Tell(result);
+        request.Waiters.Clear();
+    }
+
+    // How many verbs run before request `id` (0: it runs now).
+    private int Ahead(string id)
+    {
+        int i = 0;
+        foreach (var (verb, _) in _queue)
+        {
+            if (verb.RequestId == id)
+                return i + (_verbRunning ? 1 : 0);
+            i++;
+        }
+        return 0;
+    }
+
+    // Results are kept for ResultRetention after the verb ended: long enough for a caller to ask
+    // again after a lost answer, short enough that the table stays small.
+    private void PruneRequests()
+    {
+        var cutoff = DateTime.UtcNow - _options.ResultRetention;
+        foreach (var id in _requests.Values.Where(r => r.Result is not null && r.DoneAt < cutoff).Select(r => r.Id).ToList())
+            _requests.Remove(id);
     }
 
     private static async Task<StorageVerbResult> RunVerbAsync(StorageVerbRunner runner, StoragePool pool, IReadOnlyList<string> args, HashSet<Guid> busy)
@@ -375,9 +553,27 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         })).ConfigureAwait(true);
         if (fences.OfType<LvFenced>().FirstOrDefault(f => f.Generation > o.Generation) is { } newer)
             return new StorageRefused($"{o.Lv} is fenced at generation {newer.Generation} on {newer.Host}; generation {o.Generation} of VM {o.VmId} is stale");
+
+        // The previous generation's host was lost (downed, removed, unreachable): its writer may
+        // have reached some legs and not others after its last write intent, and it may still
+        // write the legs on its own host, where no fence could be raised. Trust one leg off that
+        // host and resync the others wholly, before the new generation reads anything.
+        if (held is not null && held.VmId == o.VmId && held.Generation < o.Generation && HostLost(held.Host, members, unreachable))
+        {
+            int marked = await vg.MarkLegsStaleOnHostAsync(lvName, held.Host).ConfigureAwait(true);
+            if (marked > 0)
+            {
+                _log.Warning("storage coordinator: {0}: the host {1} of generation {2} was lost; {3} leg(s) distrusted until resynced", o.Lv, held.Host, held.Generation, marked);
+                PublishChanges();
+            }
+        }
         _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, o.Generation, o.Host);
-        return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values]);
+        return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(vg.Metadata), [.. _servers.Values]);
     }
+
+    // Whether the node named `host` is out of the cluster or unreachable (a host never discovered counts as lost).
+    private bool HostLost(string host, HashSet<string> members, HashSet<string> unreachable) =>
+        !_servers.TryGetValue(host, out var server) || !members.Contains(server.Address) || unreachable.Contains(server.Address);
 
     // The first run of extents that has no copy on a working PV, or null.
     private static string? Unreachable(VolumeGroup vg, LvEntry lv)
@@ -425,7 +621,9 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
 
     private sealed record PvsOpened(IReadOnlyList<string> Problems, bool Complete) : INoSerializationVerificationNeeded;
 
-    private sealed record VerbDone(StorageVerbResult Result, IActorRef ReplyTo) : INoSerializationVerificationNeeded;
+    private sealed record VerbDone(StorageVerbResult Result, IActorRef ReplyTo, string? RequestId) : INoSerializationVerificationNeeded;
+
+    private sealed record AwaitExpired(string RequestId, IActorRef Waiter) : INoSerializationVerificationNeeded;
 }
 
 /// <summary>Knobs of the storage coordinator and agents.</summary>
@@ -439,6 +637,18 @@ public sealed record StorageCoordinatorOptions
     /// those that answered: 10 s covers a node still starting; a dead one is down by then.
     /// </summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long an <see cref="AwaitStorageVerb"/> is held before it is answered "still pending": 3 s
+    /// keeps the caller's silence short enough to tell a lost coordinator from a long verb quickly.
+    /// </summary>
+    public TimeSpan AwaitAnswerWithin { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long an `lv repair` forwarded to a guest's node may run: 30 min, as any verb (the copy is throttled).</summary>
+    public TimeSpan GuestRepairTimeout { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How long the result of a verb taken with a request id is kept for a caller to fetch: 10 min.</summary>
+    public TimeSpan ResultRetention { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Options of the remote PV connections (null: the defaults, a 5 s request timeout).</summary>
     public RemoteIoOptions? RemoteIo { get; init; }

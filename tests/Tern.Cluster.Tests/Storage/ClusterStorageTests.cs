@@ -223,6 +223,162 @@ public sealed class ClusterStorageTests : IAsyncLifetime
         Assert.NotNull(on3.FindLv("d2"));
     }
 
+    // The caller's bounds in these tests: short, so a broken protocol fails the test quickly.
+    private static readonly StorageVerbClientOptions Bounds = new() { AcceptWithin = TimeSpan.FromSeconds(45), SilenceLimit = TimeSpan.FromSeconds(30) };
+
+    private Task<StorageVerbAnswer> ClientAsync(int node, params string[] args) =>
+        StorageVerbClient.RunAsync(Cluster.Systems[node], Coordinator(node), args, null, StorageApiListing(args), Bounds);
+
+    private static bool StorageApiListing(string[] args) => args.Length >= 2 && args[1] == "list";
+
+    [Fact]
+    public async Task A_request_id_is_run_once_and_verbs_in_flight_when_the_coordinators_node_stops_each_end_within_the_bound()
+    {
+        await StartAsync(io =>
+        {
+            if (!io.Name.StartsWith("node-3:", StringComparison.Ordinal))
+                return io;
+            var faulty = new FaultInjectingIo(io);
+            lock (_faulty)
+                _faulty.Add(faulty);
+            return faulty;
+        });
+        await PoolAsync(mirrors: 2);
+
+        // The same request id sent twice is taken twice but run once: the repeat after the end gets
+        // the first run's result (a second `lv create` of the same name would have failed).
+        var once = new RunStorageVerb(["lv", "create", "vg0/once", "--size", $"{4 * Mib}"], null, "req-once");
+        Assert.IsType<StorageVerbAccepted>(await Coordinator(1).Ask<object>(once, TimeSpan.FromSeconds(10)));
+        var repeat = await Coordinator(2).Ask<object>(once, TimeSpan.FromSeconds(10)); // taken again, or already done
+        Assert.True(repeat is StorageVerbAccepted or StorageVerbResult { ExitCode: 0 }, $"the repeat got {repeat}");
+        object awaited;
+        do
+            awaited = await Coordinator(1).Ask<object>(new AwaitStorageVerb("req-once"), TimeSpan.FromSeconds(10));
+        while (awaited is StorageVerbPending);
+        Assert.Equal(0, Assert.IsType<StorageVerbResult>(awaited).ExitCode);
+        Assert.Equal(0, Assert.IsType<StorageVerbResult>(await Coordinator(2).Ask<object>(once, TimeSpan.FromSeconds(10))).ExitCode);
+        Assert.IsType<StorageVerbUnknown>(await Coordinator(1).Ask<object>(new AwaitStorageVerb("never-sent"), TimeSpan.FromSeconds(10)));
+
+        // d2's commit hangs on pv3 after reaching pv1 and pv2; d3 waits behind it; then the
+        // coordinator's node leaves, with a listing in flight too.
+        long before = (await OnDiskAsync(PvFile(2)))!.Seqno;
+        var label3 = await LabelAsync(PvFile(3));
+        FaultInjectingIo pv3;
+        lock (_faulty)
+            pv3 = Assert.Single(_faulty);
+        pv3.Plan = new FaultPlan { Kinds = FaultKind.Slow, Delay = TimeSpan.FromMinutes(10), RangeStart = label3.MetadataOffset, RangeEnd = label3.ChecksumOffset };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var d2 = ClientAsync(1, "lv", "create", "vg0/d2", "--size", $"{4 * Mib}");
+        await UntilAsync(async () => (await OnDiskAsync(PvFile(2)))!.Seqno == before + 1, "the commit reaching pv2");
+        var d3 = ClientAsync(2, "lv", "create", "vg0/d3", "--size", $"{4 * Mib}");
+        var listing = ClientAsync(1, "lv", "list");
+        await Task.Delay(1000); // d3 and the listing are taken (queued behind d2)
+        Assert.False(d2.IsCompleted || d3.IsCompleted || listing.IsCompleted, "a verb ended while d2's commit still hangs");
+        await Cluster.StopNodeAsync(0);
+        // A verb sent after the coordinator's node is gone reaches the new coordinator (one that
+        // allocates nothing: with node-1's PV gone the VG refuses to allocate).
+        var d4 = ClientAsync(2, "lv", "remove", "vg0/once");
+
+        var all = Task.WhenAll(d2, d3, listing, d4);
+        Assert.Same(all, await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120))));
+        // Taken by the lost coordinator: a one-line "outcome unknown" that says how to check.
+        foreach (var lost in new[] { await d2, await d3 })
+        {
+            Assert.Equal(StorageVerbOutcome.Unknown, lost.Outcome);
+            Assert.Contains("outcome is unknown: check with `tern lv list`", lost.Error, StringComparison.Ordinal);
+            Assert.DoesNotContain('\n', lost.Error!);
+            Assert.Contains("the new one on node-2 has no record of it", lost.Error, StringComparison.Ordinal); // told by the new coordinator, not by silence
+        }
+        // A listing changes nothing: it was simply asked again. d4 ran on the new coordinator.
+        Assert.Equal((StorageVerbOutcome.Done, 0), ((await listing).Outcome, (await listing).Result!.ExitCode));
+        Assert.True((await d4).Result is { ExitCode: 0 }, $"lv remove: {(await d4).Outcome} {(await d4).Error} {(await d4).Result?.Stderr}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), $"the callers waited {clock.Elapsed}");
+
+        // The pool is consistent: d2's commit reached two PVs and the new coordinator completed it
+        // everywhere; d3 never ran; `once` is removed; both PVs hold one version.
+        var on2 = (await OnDiskAsync(PvFile(2)))!;
+        var on3 = (await OnDiskAsync(PvFile(3)))!;
+        Assert.Equal(VgMetadataJson.Serialize(on2), VgMetadataJson.Serialize(on3));
+        Assert.Equal(["d1", "d2"], on2.Lvs.Select(l => l.Name).Order());
+        var list = await OkAsync(1, "lv", "list");
+        Assert.Contains("vg0/d2", list, StringComparison.Ordinal);
+        Assert.DoesNotContain("vg0/d3", list, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Lv_repair_of_a_disk_a_guest_holds_runs_on_its_node_while_it_writes_and_rebuilds_the_lost_leg_on_another_host()
+    {
+        await StartAsync();
+        for (int i = 1; i <= 3; i++)
+            await OkAsync(0, "pv", "create", $"pv{i}.img", "--size", $"{64 * Mib}", "--host", $"node-{i}");
+        // The mirror's legs on node-2 and node-3; node-1's PV joins afterwards, free for a new leg.
+        await OkAsync(0, "vg", "create", "vg0", "pv2.img", "pv3.img");
+        const long size = 16 * Mib;
+        await OkAsync(0, "lv", "create", "vg0/d1", "--size", $"{size}", "--type", "mirror", "--mirrors", "2");
+        await OkAsync(0, "vg", "extend", "vg0", "pv1.img");
+
+        var disk = await Agent(1).OpenGuestDiskAsync("lv:vg0/d1", "vm1", 1);
+        var model = Pattern((int)size, 7);
+        for (long at = 0; at < size; at += Mib)
+            Assert.True(disk.Write(at, model.AsSpan((int)at, (int)Mib)), disk.LastError);
+        Assert.True(disk.Flush(), disk.LastError);
+
+        // node-3, holding one leg, leaves for good; the guest's writes go on degraded.
+        await Cluster.StopNodeAsync(2);
+        using var stop = new CancellationTokenSource();
+        long acked = 0;
+        var writer = Task.Run(() =>
+        {
+            var rng = new Random(11);
+            var block = new byte[16 << 10];
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while (!stop.IsCancellationRequested && DateTime.UtcNow < deadline)
+            {
+                long at = rng.NextInt64(size / block.Length) * block.Length;
+                rng.NextBytes(block);
+                if (!disk.Write(at, block) || !disk.Flush())
+                    throw new IOException($"the guest's write at {at} failed: {disk.LastError}");
+                block.CopyTo(model.AsSpan((int)at)); // acknowledged: flushed
+                Interlocked.Increment(ref acked);
+            }
+        });
+        await UntilAsync(() => Task.FromResult(Interlocked.Read(ref acked) > 5 || writer.IsCompleted), "the guest writing after node-3 left", 30);
+
+        // Repair now, through the coordinator: it runs on node-2, the guest's node.
+        var repaired = await VerbAsync(0, "lv", "repair", "vg0/d1", "--max-rate", "8M");
+        Assert.True(repaired.ExitCode == 0, repaired.Stderr);
+        Assert.Contains("vg0/d1: 1 leg(s) rebuilt", repaired.Stdout, StringComparison.Ordinal);
+        Assert.Contains("repaired on node-2, where VM vm1 has it open", repaired.Stdout, StringComparison.Ordinal);
+        long ackedDuringRepair = Interlocked.Read(ref acked);
+        await UntilAsync(() => Task.FromResult(Interlocked.Read(ref acked) > ackedDuringRepair + 5 || writer.IsCompleted), "the guest writing after the repair", 30);
+        stop.Cancel();
+        await writer;
+
+        // Every acknowledged write reads back, and the legs are on node-1 and node-2, both current.
+        var back = new byte[Mib];
+        for (long at = 0; at < size; at += Mib)
+        {
+            Assert.True(disk.Read(at, back), disk.LastError);
+            Assert.True(model.AsSpan((int)at, (int)Mib).SequenceEqual(back), $"the disk differs from what was acknowledged in MiB {at / Mib}");
+        }
+        await disk.DisposeAsync();
+        var md = (await OnDiskAsync(PvFile(1)))!;
+        var seg = Assert.Single(md.FindLv("d1")!.Segments);
+        Assert.Equal(["node-1", "node-2"], seg.Areas.Select(a => md.Pvs.First(p => p.Id == a.Pv).Host).Order());
+        Assert.All(seg.Areas, a => Assert.False(a.Stale || a.DirtyRegions is { Count: > 0 }, "a leg is still behind after the repair"));
+        // Each leg's extents in its PV file hold exactly the acknowledged data.
+        foreach (var area in seg.Areas)
+        {
+            string host = md.Pvs.First(p => p.Id == area.Pv).Host;
+            string file = PvFile(int.Parse(host["node-".Length..], System.Globalization.CultureInfo.InvariantCulture));
+            var label = await LabelAsync(file);
+            var leg = new byte[size];
+            using (var io = FilePhysicalVolumeIo.Open(file))
+                await io.ReadAsync(label.DataOffset + (area.StartExtent * md.ExtentSize), leg);
+            Assert.True(model.AsSpan().SequenceEqual(leg), $"the leg on {host} differs from the acknowledged data");
+        }
+    }
+
     private static async Task<PvLabel> LabelAsync(string file)
     {
         using var io = FilePhysicalVolumeIo.Open(file);

@@ -32,6 +32,13 @@ internal static class TestVerbs
                     var vg = await pool.CreateVgAsync(args[2], [.. args.Skip(3)], VolumeGroup.DefaultExtentSize, ct);
                     await stdout.WriteLineAsync($"created {vg.Name}");
                     return 0;
+                case "vg extend":
+                    {
+                        var g = await pool.OpenVgAsync(args[2], ct);
+                        await g.ExtendAsync([.. args.Skip(3).Select(pool.FindPv)], ct);
+                        await stdout.WriteLineAsync($"extended {g.Name}");
+                        return 0;
+                    }
                 case "lv create":
                     {
                         var (g, lv) = await LvAsync(pool, args[2], ct);

@@ -1,0 +1,119 @@
+// The one adapter from the extent pool's asynchronous IBlockDevice (an LV) to the machine's
+// synchronous IBlockBackend (what a virtio-blk device calls on the machine's thread). Used by a
+// cluster guest's disk (GuestDisk) and by `tern run --disk lv:VG/LV` (VolumeDisk). A request
+// outside the device, an I/O error or a refusal of the pool (StorageException: a fenced write, a
+// full thin pool) becomes a failed request, i.e. an I/O error for the guest, never an exception
+// on the machine's thread; the last reason is kept for reports.
+using System.Buffers;
+using Tern.Machine.Devices;
+using Tern.Storage;
+
+namespace Tern.Cluster.Storage;
+
+/// <summary>An <see cref="IBlockDevice"/> serving a virtio-blk device.</summary>
+public abstract class BlockDeviceBackend : IBlockBackend
+{
+    private readonly IBlockDevice _device;
+
+    /// <summary>Serves <paramref name="device"/> under the name <paramref name="id"/>.</summary>
+    protected BlockDeviceBackend(IBlockDevice device, string id)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        _device = device;
+        Id = id;
+    }
+
+    /// <summary>The last I/O error, for reports (null: none).</summary>
+    public string? LastError { get; private set; }
+
+    /// <summary>The device's length in whole 512-byte sectors; read at each call, so a grown LV is seen at once.</summary>
+    public long Length => _device.Length & ~511L;
+
+    /// <inheritdoc/>
+    public bool ReadOnly => false;
+
+    /// <inheritdoc/>
+    public string Id { get; }
+
+    /// <inheritdoc/>
+    public bool Read(long offset, Span<byte> destination)
+    {
+        if (offset < 0 || offset > Length - destination.Length)
+            return false;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(destination.Length);
+        try
+        {
+            Wait(_device.ReadAsync(offset, buffer.AsMemory(0, destination.Length)));
+            buffer.AsSpan(0, destination.Length).CopyTo(destination);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or StorageException)
+        {
+            LastError = e.Message;
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool Write(long offset, ReadOnlySpan<byte> data)
+    {
+        if (offset < 0 || offset > Length - data.Length)
+            return false;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(data.Length);
+        try
+        {
+            data.CopyTo(buffer);
+            Wait(_device.WriteAsync(offset, buffer.AsMemory(0, data.Length)));
+            return true;
+        }
+        catch (Exception e) when (e is IOException or StorageException)
+        {
+            LastError = e.Message;
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool Flush()
+    {
+        try
+        {
+            Wait(_device.FlushAsync());
+            return true;
+        }
+        catch (Exception e) when (e is IOException or StorageException)
+        {
+            LastError = e.Message;
+            return false;
+        }
+    }
+
+    /// <summary>Flushes for a close; a failure is kept in <see cref="LastError"/> (what was not flushed was not acknowledged).</summary>
+    protected async Task FlushForCloseAsync()
+    {
+        try
+        {
+            await _device.FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or StorageException)
+        {
+            LastError = e.Message;
+        }
+    }
+
+    // The device thread calls synchronously; a remote PV's I/O completes on the socket's thread.
+    private static void Wait(ValueTask task)
+    {
+        if (task.IsCompletedSuccessfully)
+            return;
+        task.AsTask().GetAwaiter().GetResult();
+    }
+}
