@@ -533,6 +533,8 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         if (md.ThinPools?.FirstOrDefault(p => p.DataLv == volumeId || p.MetaLv == volumeId) is { } owner)
             return new StorageRefused($"{o.Lv} is the data or metadata of thin pool {owner.Name}; give the guest a thin volume of it");
         _opens.TryGetValue(volumeId, out var held);
+        if (o.AtCurrentFence)
+            return await GrantAtCurrentFenceAsync(o, vg, volumeId, backing, held).ConfigureAwait(true);
         if (held is not null)
         {
             if (held.VmId != o.VmId)
@@ -557,30 +559,10 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         }
 
         // Fence first: from here on no older generation can write on any reachable server.
-        // Members the failure detector has given up on are skipped: asking them only blocks the coordinator.
-        // Removed members (a downed host's servers stay listed until it returns) are skipped too.
-        var state = Akka.Cluster.Cluster.Get(_system).State;
-        var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
-        var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet();
-        var fences = await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
-        {
-            try
-            {
-                // Every LV the guest's writes reach is fenced; the highest fence seen answers.
-                LvFenced? highest = null;
-                foreach (var id in backing)
-                {
-                    var f = await _system.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(id, o.Generation), AskTimeout).ConfigureAwait(true);
-                    if (highest is null || f.Generation > highest.Generation)
-                        highest = f;
-                }
-                return highest;
-            }
-            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
-            {
-                return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
-            }
-        })).ConfigureAwait(true);
+        // Every LV the guest's writes reach is fenced.
+        var fences = new List<LvFenced?>();
+        foreach (var id in backing)
+            fences.AddRange(await FenceAsync(id, o.Generation).ConfigureAwait(true));
         if (fences.OfType<LvFenced>().FirstOrDefault(f => f.Generation > o.Generation) is { } newer)
             return new StorageRefused($"{o.Lv} is fenced at generation {newer.Generation} on {newer.Host}; generation {o.Generation} of VM {o.VmId} is stale");
 
@@ -589,6 +571,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         // write the legs on its own host, where no fence could be raised. Trust one leg off that
         // host and resync the others wholly, before the new generation reads anything: on every
         // mirrored LV the volume's writes reach (with a snapshot store, its data and mappings too).
+        var (members, unreachable) = MemberView();
         var previous = held ?? _opens.Values.FirstOrDefault(x => x.LvId != volumeId && x.VmId == o.VmId && x.Backing.Intersect(backing).Any());
         if (previous is not null && previous.VmId == o.VmId && previous.Generation < o.Generation && HostLost(previous.Host, members, unreachable))
         {
@@ -612,6 +595,66 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         foreach (var pool in (md.ThinPools ?? []).Where(p => backing.Contains(p.DataLv)))
             await vg.ForgetThinPoolAsync(pool.Id).ConfigureAwait(true);
         return new LvGranted(o.Lv, volumeId, VgMetadataJson.Serialize(vg.Metadata), [.. _servers.Values]);
+    }
+
+    // The addresses of the members that are up (or joining), and of those unreachable.
+    private (HashSet<string> Members, HashSet<string> Unreachable) MemberView()
+    {
+        var state = Akka.Cluster.Cluster.Get(_system).State;
+        return (state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet(),
+            state.Unreachable.Select(m => m.Address.ToString()).ToHashSet());
+    }
+
+    // Raises the LV's fence to `generation` on every reachable extent server (0 raises nothing and
+    // reads the fences). Members the failure detector has given up on are skipped: asking them only
+    // blocks the coordinator. Removed members (a downed host's servers stay listed until it
+    // returns) are skipped too.
+    private async Task<LvFenced?[]> FenceAsync(Guid lvId, long generation)
+    {
+        var (members, unreachable) = MemberView();
+        return await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
+        {
+            try
+            {
+                return await _system.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(lvId, generation), AskTimeout).ConfigureAwait(true);
+            }
+            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
+            {
+                return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
+            }
+        })).ConfigureAwait(true);
+    }
+
+    // `lv copy` through the API: the LV is granted only while no guest holds it, at the generation
+    // it is fenced at now (no raise), so the copy's writes are admitted until a guest opens the
+    // LV, which raises the fence past it and cuts the copy off.
+    private async Task<object> GrantAtCurrentFenceAsync(OpenLvForGuest o, VolumeGroup vg, Guid volumeId, IReadOnlyList<Guid> backing, GuestOpen? held)
+    {
+        var md = vg.Metadata;
+        if (held is not null)
+        {
+            return held.VmId == o.VmId && held.Host == o.Host
+                ? new LvGranted(o.Lv, volumeId, VgMetadataJson.Serialize(md), [.. _servers.Values], held.Generation)
+                : new StorageRefused($"{o.Lv} is in use by VM {held.VmId} (generation {held.Generation} on {held.Host}); stop it first");
+        }
+        if (_opens.Values.FirstOrDefault(x => x.Backing.Intersect(backing).Any()) is { } sharer)
+            return new StorageRefused($"{o.Lv} shares its thin pool or snapshot store with {sharer.Lv}, in use by VM {sharer.VmId} (generation {sharer.Generation} on {sharer.Host}); stop it first");
+        foreach (var id in backing)
+        {
+            if (md.Lvs.FirstOrDefault(l => l.Id == id) is { } part && Unreachable(vg, part) is { } missing)
+                return new StorageRefused($"{o.Lv}: no reachable copy of {missing}");
+        }
+        // The copy writes every LV the volume's writes reach as one generation: the highest fence
+        // among them (writes at it are admitted on all; a guest's open raises them past it).
+        var fences = new List<LvFenced?>();
+        foreach (var id in backing)
+            fences.AddRange(await FenceAsync(id, 0).ConfigureAwait(true));
+        long generation = fences.OfType<LvFenced>().Select(f => f.Generation).DefaultIfEmpty(0).Max();
+        _opens[volumeId] = new GuestOpen(o.Lv, volumeId, o.VmId, generation, o.Host, backing);
+        PublishHeldPools();
+        foreach (var pool in (md.ThinPools ?? []).Where(p => backing.Contains(p.DataLv)))
+            await vg.ForgetThinPoolAsync(pool.Id).ConfigureAwait(true);
+        return new LvGranted(o.Lv, volumeId, VgMetadataJson.Serialize(md), [.. _servers.Values], generation);
     }
 
     // Whether the node named `host` is out of the cluster or unreachable (a host never discovered counts as lost).
