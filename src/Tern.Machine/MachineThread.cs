@@ -158,6 +158,26 @@ public sealed class MachineThread : IDisposable
         Poke();
     }
 
+    /// <summary>
+    /// Runs <paramref name="gate"/> on the machine's thread while the guest is paused (it may block,
+    /// e.g. waiting for a migration's go) and resumes the guest right there, before it executes
+    /// again, if the gate returns true. Completes with the gate's answer, or faulted with its
+    /// exception (the guest stays paused). A migration target waits for go this way: the thread
+    /// that wakes on go is the one that runs the guest, with no hop to another thread.
+    /// </summary>
+    public Task<bool> ResumeWhen(Func<VirtMachine, bool> gate)
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        return InvokeAsync(m =>
+        {
+            if (!gate(m))
+                return false;
+            _paused = false;
+            _state = MachineRunState.Running;
+            return true;
+        });
+    }
+
     /// <summary>Stops the guest for good; completes when the thread has ended.</summary>
     public Task<ExitReason> StopAsync()
     {

@@ -65,6 +65,16 @@ public sealed partial class MigrationSource
     {
         ArgumentNullException.ThrowIfNull(channel);
         var total = Stopwatch.StartNew();
+        // The first migration of a process waits for the rehearsal (counted in its setup time).
+        await MigrationWarmUp.EnsureAsync().WaitAsync(ct).ConfigureAwait(false);
+        return await MigrateCoreAsync(channel, total, ct).ConfigureAwait(false);
+    }
+
+    // MigrateAsync without the rehearsal (which uses it).
+    internal Task<MigrationStats> MigrateCoreAsync(Stream channel, CancellationToken ct) => MigrateCoreAsync(channel, Stopwatch.StartNew(), ct);
+
+    private async Task<MigrationStats> MigrateCoreAsync(Stream channel, Stopwatch total, CancellationToken ct)
+    {
         var memory = _guest.Machine.Memory;
         var dirty = new ulong[memory.DirtyWords];
         bool paused = false, goSent = false;
@@ -224,10 +234,11 @@ public sealed partial class MigrationSource
             // The commit point: from 'go' on, the target owns the guest.
             ct.ThrowIfCancellationRequested();
             goSent = true;
-            var started = MigrationWire.ReadAsync(channel, ct);
-            await MigrationWire.WriteAsync(channel, MigrationWire.Go, Array.Empty<byte>(), ct).ConfigureAwait(false);
-            await channel.FlushAsync(ct).ConfigureAwait(false);
-            var (confirm, text) = await started.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
+            // Go and started on this thread, which is running already: the answer wakes it
+            // directly (a few hundred microseconds at most, bounded by the timeout).
+            MigrationWire.WriteSync(channel, MigrationWire.Go, []);
+            channel.Flush();
+            var (confirm, text) = MigrationWire.ReadSync(channel, _options.AckTimeout, ct);
             if (confirm != MigrationWire.Started)
                 throw Unexpected(confirm, text, "after go");
             double downtimeMs = down.Elapsed.TotalMilliseconds;

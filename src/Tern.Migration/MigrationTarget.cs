@@ -35,6 +35,14 @@ public static class MigrationTarget
     {
         ArgumentNullException.ThrowIfNull(channel);
         ArgumentNullException.ThrowIfNull(build);
+        // The first migration of a process waits for the rehearsal (the source counts it in setup time).
+        await MigrationWarmUp.EnsureAsync().WaitAsync(ct).ConfigureAwait(false);
+        return await ReceiveCoreAsync(channel, build, name, beforeStart, decisionTimeout, ct).ConfigureAwait(false);
+    }
+
+    // ReceiveAsync without the rehearsal (which uses it).
+    internal static async Task<MachineThread> ReceiveCoreAsync(Stream channel, Func<MachineShape, Stream, VirtMachine> build, string name, Action<MachineThread>? beforeStart, TimeSpan decisionTimeout, CancellationToken ct)
+    {
         MachineThread? guest = null;
         bool owned = false;
         try
@@ -120,34 +128,44 @@ public static class MigrationTarget
                         BinaryPrimitives.WriteUInt32LittleEndian(timing.AsSpan(4), Micros(loadTicks));
                         await MigrationWire.WriteAsync(channel, MigrationWire.Ready, timing, ct).ConfigureAwait(false);
                         await channel.FlushAsync(ct).ConfigureAwait(false);
-                        (type, _) = await MigrationWire.ReadAsync(channel, ct).WaitAsync(decisionTimeout, ct).ConfigureAwait(false);
-                        if (type != MigrationWire.Go)
-                            throw new MigrationFailedException($"expected go from the source, got '{(char)type}'");
-                        // Go: the guest is ours from here on, whatever happens to the connection.
-                        owned = true;
+                        // The guest's own thread, parked, waits for go and on go says started and
+                        // runs the guest: the thread that wakes is the one that runs it (no hop),
+                        // and started goes out before the guest can ask for a page.
                         var writeLock = new object();
-                        if (missing is not null)
+                        Exception? unconfirmed = null;
+                        await guest.ResumeWhen(_ =>
                         {
-                            memory.PageRequested = p => RequestPage(channel, writeLock, memory, p);
-                            memory.MarkAbsent(missing);
-                        }
-                        beforeStart?.Invoke(guest);
-                        try
-                        {
-                            // Started goes out first, even if the guest at once asks for a page.
-                            lock (writeLock)
+                            var (decision, _) = MigrationWire.ReadSync(channel, decisionTimeout, ct);
+                            if (decision != MigrationWire.Go)
+                                throw new MigrationFailedException($"expected go from the source, got '{(char)decision}'");
+                            // Go: the guest is ours from here on, whatever happens to the connection.
+                            owned = true;
+                            if (missing is not null)
                             {
-                                guest.Resume();
-                                MigrationWire.WriteSync(channel, MigrationWire.Started, []);
-                                channel.Flush();
+                                memory.PageRequested = p => RequestPage(channel, writeLock, memory, p);
+                                memory.MarkAbsent(missing);
                             }
-                        }
-                        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                            beforeStart?.Invoke(guest);
+                            try
+                            {
+                                lock (writeLock)
+                                {
+                                    MigrationWire.WriteSync(channel, MigrationWire.Started, []);
+                                    channel.Flush();
+                                }
+                            }
+                            catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                            {
+                                unconfirmed = e;
+                            }
+                            return true;
+                        }).ConfigureAwait(false);
+                        if (unconfirmed is not null)
                         {
                             // The source will find out from the cluster that the guest runs here.
                             if (missing is null)
                                 return guest;
-                            throw new MigrationFailedException($"post-copy: the source is unreachable ({e.Message})", e);
+                            throw new MigrationFailedException($"post-copy: the source is unreachable ({unconfirmed.Message})", unconfirmed);
                         }
                         if (missing is not null)
                             await ReceivePostCopy(channel, writeLock, memory, page, ct).ConfigureAwait(false);

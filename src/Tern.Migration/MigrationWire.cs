@@ -169,6 +169,54 @@ internal static class MigrationWire
         return (head[0], payload);
     }
 
+    /// <summary>
+    /// Reads a record on the calling thread, which blocks until it arrives: the switchover's last
+    /// answers wake the thread that acts on them, with no hop through the I/O completion and
+    /// thread pool threads. After <paramref name="timeout"/>, or on <paramref name="ct"/>, the
+    /// stream is closed to end the wait (it is of no further use then).
+    /// </summary>
+    public static (byte Type, byte[] Payload) ReadSync(Stream s, TimeSpan timeout, CancellationToken ct)
+    {
+        var expiry = new Expiry(s);
+        using var timer = new Timer(static e => ((Expiry)e!).Expire(), expiry, timeout, Timeout.InfiniteTimeSpan);
+        using var cancel = ct.UnsafeRegister(static e => ((Expiry)e!).Close(), expiry);
+        try
+        {
+            var head = new byte[9];
+            s.ReadExactly(head);
+            uint length = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(1));
+            if (length > MaxRecord)
+                throw new MigrationFailedException($"a record of {length} bytes is larger than any the protocol sends");
+            var payload = new byte[length];
+            s.ReadExactly(payload);
+            if (Crc32.HashToUInt32(payload) != BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(5)))
+                throw new MigrationFailedException($"record '{(char)head[0]}' is corrupted (checksum mismatch)");
+            return (head[0], payload);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (expiry.Expired)
+                throw new TimeoutException($"no answer within {timeout.TotalSeconds:0.###} s", e);
+            if (e is EndOfStreamException)
+                throw new MigrationFailedException("the migration stream ended before the end record");
+            throw;
+        }
+    }
+
+    private sealed class Expiry(Stream s)
+    {
+        public volatile bool Expired;
+
+        public void Expire()
+        {
+            Expired = true;
+            Close();
+        }
+
+        public void Close() => s.Dispose();
+    }
+
     public static byte[] RefusalPayload(string reason) => Encoding.UTF8.GetBytes(reason);
 
     private static class Crc32

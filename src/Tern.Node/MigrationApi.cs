@@ -36,7 +36,8 @@ public sealed record MigrationView(
     /// <summary>The view of a controller's status.</summary>
     public static MigrationView Of(MigrationStatus s) => new(s.VmId, s.Status, s.From, s.To, s.Generation,
         s.Progress is { } p ? new(p.Phase, p.Round, p.RemainingBytes, p.DirtyPagesRate, p.BandwidthMiBps, p.ExpectedDowntimeMs, p.BytesSent, p.ElapsedMs, p.ThrottlePercent) : null,
-        s.Figures is { } f ? new(f.TotalTimeMs, f.SetupTimeMs, f.DowntimeMs, f.Rounds, f.BytesSent, f.PagesZero, f.PagesDelta, f.PagesCompressed, f.PagesRaw, f.DirtyPagesRate, f.BandwidthMiBps, f.PrepareTimeMs, f.PauseMs, f.FinalCopyMs, f.AckWaitMs, f.ThrottlePercent, f.PostCopyPages) : null,
+        s.Figures is { } f ? new(f.TotalTimeMs, f.SetupTimeMs, f.DowntimeMs, f.Rounds, f.BytesSent, f.PagesZero, f.PagesDelta, f.PagesCompressed, f.PagesRaw, f.DirtyPagesRate, f.BandwidthMiBps, f.PrepareTimeMs, f.PauseMs, f.FinalCopyMs, f.AckWaitMs, f.ThrottlePercent, f.PostCopyPages,
+            f.Breakdown is { } b ? new(b.PauseMs, b.StateCaptureMs, b.FinalCopyMs, b.FinalPages, b.ReadyWaitMs, b.TargetApplyMs, b.TargetLoadMs, b.GoToStartedMs, b.PrecopyEncodeMs, b.PrecopyWriteMs, b.PrecopyRoundWaitMs) : null) : null,
         s.Error);
 }
 
@@ -70,7 +71,22 @@ public sealed record MigrationFiguresJson(
     [property: JsonPropertyName("final_copy_ms")] double FinalCopyMs,
     [property: JsonPropertyName("ack_wait_ms")] double AckWaitMs,
     [property: JsonPropertyName("throttle")] int Throttle,
-    [property: JsonPropertyName("postcopy_pages")] long PostCopyPages);
+    [property: JsonPropertyName("postcopy_pages")] long PostCopyPages,
+    [property: JsonPropertyName("breakdown")] MigrationBreakdownJson? Breakdown);
+
+/// <summary>Where a completed migration's time went, keys as in `tern bench migrate --json` (docs/migration.md).</summary>
+public sealed record MigrationBreakdownJson(
+    [property: JsonPropertyName("pause_ms")] double PauseMs,
+    [property: JsonPropertyName("state_capture_ms")] double StateCaptureMs,
+    [property: JsonPropertyName("final_copy_ms")] double FinalCopyMs,
+    [property: JsonPropertyName("final_pages")] int FinalPages,
+    [property: JsonPropertyName("ready_wait_ms")] double ReadyWaitMs,
+    [property: JsonPropertyName("target_apply_ms")] double TargetApplyMs,
+    [property: JsonPropertyName("target_load_ms")] double TargetLoadMs,
+    [property: JsonPropertyName("go_to_started_ms")] double GoToStartedMs,
+    [property: JsonPropertyName("precopy_encode_ms")] double PrecopyEncodeMs,
+    [property: JsonPropertyName("precopy_write_ms")] double PrecopyWriteMs,
+    [property: JsonPropertyName("precopy_round_wait_ms")] double PrecopyRoundWaitMs);
 
 /// <summary>Maps the migration and drain routes.</summary>
 public static class MigrationApi

@@ -499,7 +499,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                         continue;
                     try
                     {
-                        bad[c] = await targets[c].Pv.ReadBlocksAsync(targets[c].Offset, buffers[c].AsMemory(0, run), place.Checksums, cancellationToken).ConfigureAwait(false);
+                        bad[c] = await targets[c].Pv.ReadBlocksAsync(targets[c].Offset, buffers[c].AsMemory(0, run), place.Checksums, cached: false, cancellationToken).ConfigureAwait(false);
                     }
                     catch (IOException) when (targets.Count > 1)
                     {

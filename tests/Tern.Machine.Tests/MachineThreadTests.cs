@@ -91,6 +91,46 @@ public class MachineThreadTests
     }
 
     [Fact]
+    public async Task A_resume_gate_runs_on_the_guests_thread_before_it_executes_and_decides_whether_it_resumes()
+    {
+        var console = new StringBuilder();
+        using var thread = new MachineThread(stream =>
+        {
+            var m = new VirtMachine(new MachineOptions { MemoryBytes = 16 << 20, Console = stream });
+            m.Boot(new BootImages { Kernel = Counter() });
+            return m;
+        }, "gated");
+        thread.StartPaused();
+
+        // A gate that says no (or fails) leaves the guest paused, having run nothing.
+        Assert.False(await thread.ResumeWhen(_ => false));
+        await Assert.ThrowsAsync<TimeoutException>(() => thread.ResumeWhen(_ => throw new TimeoutException("no go")));
+        await Task.Delay(100);
+        Assert.Equal(MachineRunState.Paused, thread.State);
+        Assert.Equal(0UL, await thread.InvokeAsync(m => m.InstructionsRetired));
+
+        // A gate may block (as a migration target waiting for go); it runs on the guest's own thread,
+        // and the guest executes only after it said yes.
+        using var go = new ManualResetEventSlim();
+        string? gateThread = null;
+        ulong retiredInGate = ulong.MaxValue;
+        var gated = thread.ResumeWhen(m =>
+        {
+            gateThread = Thread.CurrentThread.Name;
+            go.Wait(TimeSpan.FromSeconds(30));
+            retiredInGate = m.InstructionsRetired;
+            return true;
+        });
+        await Task.Delay(100);
+        Assert.False(gated.IsCompleted);
+        go.Set();
+        Assert.True(await gated);
+        Assert.Equal(("vcpu:gated", 0UL), (gateThread, retiredInGate));
+        await Eventually(() => thread.InvokeAsync(m => m.Hart.GetX(7)).Result > 0, "the guest did not run after the gate said yes");
+        Assert.Equal(MachineRunState.Running, thread.State);
+    }
+
+    [Fact]
     public async Task Pause_resume_invoke_and_stop_take_effect_between_quanta()
     {
         var console = new StringBuilder();

@@ -2,7 +2,8 @@
 // bytes sent stay close to its non-zero memory), post-copy at once moves the guest before any
 // page and sends each page with data exactly once, the switchover's figures say where the
 // downtime went, and a target refuses, with a reason, a version-1 hello and a zero run that
-// does not fit the guest. Real machines, a real loopback TCP connection.
+// does not fit the guest; and the once-per-process rehearsal that compiles the switchover before a
+// real migration needs it completes. Real machines, a real loopback TCP connection.
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Net;
@@ -88,6 +89,14 @@ public sealed class StreamTests
             }
             Assert.True(_failed == 0, "the guest found a page it wrote changed");
         }
+    }
+
+    [Fact]
+    public async Task The_protocol_is_rehearsed_once_per_process_on_a_tiny_guest_that_moves_completely()
+    {
+        var rehearsal = MigrationWarmUp.EnsureAsync();
+        Assert.Same(rehearsal, MigrationWarmUp.EnsureAsync()); // once per process, whoever asks first
+        Assert.True(await rehearsal.WaitAsync(Bound), "the rehearsal migration did not complete");
     }
 
     [Fact]

@@ -12,7 +12,7 @@ using Tern.Tests.Shared;
 namespace Tern.Node.Tests;
 
 [Collection("nodes")]
-public sealed partial class MigrationProcessTests : IDisposable
+public sealed partial class MigrationProcessTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     private static readonly TimeSpan CliLimit = TimeSpan.FromSeconds(120);
     private readonly string _dir = Directory.CreateTempSubdirectory("tern-mig-").FullName;
@@ -54,6 +54,23 @@ public sealed partial class MigrationProcessTests : IDisposable
             Assert.True(DateTime.UtcNow < deadline, "the node processes did not form a cluster:\n" + string.Join("\n---\n", _nodes.Select(n => n.Log)));
             await Task.Delay(250);
         }
+    }
+
+    private static readonly string[] BreakdownKeys =
+        ["pause_ms", "state_capture_ms", "final_copy_ms", "final_pages", "ready_wait_ms", "target_apply_ms", "target_load_ms", "go_to_started_ms", "precopy_encode_ms", "precopy_write_ms", "precopy_round_wait_ms"];
+
+    // The "breakdown" object of a migration's figures: every key a number, none negative.
+    private static Dictionary<string, double> Breakdown(JsonElement figures, string text)
+    {
+        Assert.True(figures.TryGetProperty("breakdown", out var b) && b.ValueKind == JsonValueKind.Object, $"no breakdown in {text}");
+        var parts = new Dictionary<string, double>();
+        foreach (var key in BreakdownKeys)
+        {
+            Assert.True(b.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number, $"the breakdown lacks a number '{key}': {text}");
+            Assert.True(v.GetDouble() >= 0, $"{key} is negative: {text}");
+            parts[key] = v.GetDouble();
+        }
+        return parts;
     }
 
     private static Task<(int Code, string Output, string Error)> Tern(string api, params string[] args) => TernProcess.RunAsync(CliLimit, [.. args, "--api", api]);
@@ -128,6 +145,17 @@ public sealed partial class MigrationProcessTests : IDisposable
             Assert.True(figures.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number, $"--json lacks a number '{key}': {output}");
         Assert.True(figures.GetProperty("pages_raw").GetInt64() >= 1024, "the guest's 4 MiB pattern must travel as raw pages");
         Assert.Contains("round", error); // the progress bar went to stderr
+
+        // Where the downtime went, under the bench's keys, in the CLI's object and the API's view alike.
+        var parts = Breakdown(figures, output);
+        Assert.Equal(figures.GetProperty("downtime_ms").GetDouble(), parts["pause_ms"] + parts["final_copy_ms"] + parts["ready_wait_ms"] + parts["go_to_started_ms"], 6);
+        Assert.Equal(figures.GetProperty("ack_wait_ms").GetDouble(), parts["ready_wait_ms"] + parts["go_to_started_ms"], 6);
+        Assert.True(parts["state_capture_ms"] <= parts["final_copy_ms"] && parts["state_capture_ms"] > 0, output);
+        Assert.True(parts["target_load_ms"] > 0 && parts["precopy_encode_ms"] > 0, output); // the target loaded a state; round 0 encoded pages
+        var view = (await _http.GetFromJsonAsync<JsonElement>(apis[0] + "/api/vms/hb/migration")).GetProperty("figures");
+        Assert.Equal(parts, Breakdown(view, view.GetRawText()));
+        log.WriteLine($"tern vm migrate between node processes: downtime {figures.GetProperty("downtime_ms").GetDouble():F2} ms = " +
+            string.Join(", ", parts.Select(p => $"{p.Key} {p.Value:F2}")) + $"; total {figures.GetProperty("total_time_ms").GetDouble():F1} ms");
 
         var shown = await Show(apis[1], "hb");
         Assert.Equal(("running", "node-3"), (shown.GetProperty("state").GetString(), shown.GetProperty("host").GetString()));

@@ -237,6 +237,8 @@ public static class MigrationCommands
         {
             foreach (var key in FigureKeys)
                 result[key] = figures[key]?.DeepClone();
+            if (figures["breakdown"] is JsonObject breakdown)
+                result["breakdown"] = breakdown.DeepClone();
         }
         if (status["error"] is { } error)
             result["error"] = error.DeepClone();
@@ -253,6 +255,11 @@ public static class MigrationCommands
         {
             if (result[key] is { } value)
                 text.AppendLine(CultureInfo.InvariantCulture, $"  {key,-18}{Number(result, key)}");
+        }
+        if (result["breakdown"] is JsonObject b)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  downtime = pause {Number(b, "pause_ms")} + final copy {Number(b, "final_copy_ms")} ({Number(b, "final_pages")} pages, state {Number(b, "state_capture_ms")}) + ready wait {Number(b, "ready_wait_ms")} (target applied {Number(b, "target_apply_ms")}, loaded {Number(b, "target_load_ms")}) + go->started {Number(b, "go_to_started_ms")} ms");
+            text.AppendLine(CultureInfo.InvariantCulture, $"  pre-copy: encode {Number(b, "precopy_encode_ms")}, write {Number(b, "precopy_write_ms")}, round waits {Number(b, "precopy_round_wait_ms")} ms");
         }
         return text.ToString();
     }

@@ -87,6 +87,12 @@ public sealed class Hypervisor : ReceiveActor
         Akka.Actor.Props.Create(() => new Hypervisor(hostName, memoryBudgetBytes, harts, controllers, hostAgent, telemetry, bindAddress, disks));
 
     /// <inheritdoc/>
+    protected override void PreStart() =>
+        // Rehearse the migration protocol now, in the background, so that this host's first
+        // migration (in or out) neither waits for it nor compiles its switchover during the downtime.
+        _ = Tern.Migration.MigrationWarmUp.EnsureAsync();
+
+    /// <inheritdoc/>
     protected override void PostStop() => _meters.Dispose();
 
     /// <inheritdoc/>

@@ -421,7 +421,9 @@ public sealed class VmActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     private static MigrationFigures Figures(MigrationStats s) => new(
         s.TotalTimeMs, s.SetupTimeMs, s.DowntimeMs, s.Rounds, s.BytesSent, s.PagesZero, s.PagesDelta, s.PagesCompressed, s.PagesRaw,
-        s.DirtyPagesRate, s.BandwidthMiBps, 0, s.PauseMs, s.FinalCopyMs, s.AckWaitMs, s.ThrottlePercent, s.PostCopyPages);
+        s.DirtyPagesRate, s.BandwidthMiBps, 0, s.PauseMs, s.FinalCopyMs, s.AckWaitMs, s.ThrottlePercent, s.PostCopyPages,
+        new MigrationBreakdown(s.PauseMs, s.StateCaptureMs, s.FinalCopyMs, s.FinalPages, s.ReadyWaitMs, s.TargetApplyMs, s.TargetLoadMs,
+            s.AckWaitMs - s.ReadyWaitMs, s.EncodeMs, s.WriteMs, s.RoundWaitMs));
 
     private void FlushConsole()
     {

@@ -84,7 +84,27 @@ public sealed record MigrationFigures(
     [property: Key(13)] double FinalCopyMs = 0,
     [property: Key(14)] double AckWaitMs = 0,
     [property: Key(15)] int ThrottlePercent = 0,
-    [property: Key(16)] long PostCopyPages = 0);
+    [property: Key(16)] long PostCopyPages = 0,
+    [property: Key(17)] MigrationBreakdown? Breakdown = null);
+
+/// <summary>
+/// Where a finished migration's time went (as `tern bench migrate` names the parts): the downtime
+/// is pause + final copy + ready wait + go→started; the final copy includes the state capture,
+/// the ready wait the target's own apply and load; the pre-copy parts add up over all rounds.
+/// </summary>
+[MessagePackObject]
+public sealed record MigrationBreakdown(
+    [property: Key(0)] double PauseMs,
+    [property: Key(1)] double StateCaptureMs,
+    [property: Key(2)] double FinalCopyMs,
+    [property: Key(3)] int FinalPages,
+    [property: Key(4)] double ReadyWaitMs,
+    [property: Key(5)] double TargetApplyMs,
+    [property: Key(6)] double TargetLoadMs,
+    [property: Key(7)] double GoToStartedMs,
+    [property: Key(8)] double PrecopyEncodeMs,
+    [property: Key(9)] double PrecopyWriteMs,
+    [property: Key(10)] double PrecopyRoundWaitMs);
 
 /// <summary>A VM's current or last migration, as its controller knows it.</summary>
 /// <param name="Status">"none", "preparing", "running", "completed", "failed" or "cancelled".</param>

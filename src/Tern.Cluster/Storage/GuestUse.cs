@@ -34,6 +34,13 @@ public static class GuestUse
             }
             return null;
         }
+        if (args[0] == "vg" && args[1] == "reduce" && args.Contains("--force"))
+        {
+            // --remove-missing --force removes LVs that lost data: never one a guest holds.
+            if (args.Count > 2 && open.FirstOrDefault(o => o.Lv.StartsWith(args[2] + "/", StringComparison.Ordinal)) is { Lv: not null } hit)
+                return $"{InUse(hit)}; `vg reduce --force` could remove it under the guest (stop the VM first)";
+            return null;
+        }
         if (args[0] == "pvmove")
         {
             PhysicalVolume pv;

@@ -138,17 +138,29 @@ public sealed class StorageAgent : IAsyncDisposable
     /// <see cref="StorageException"/> with the coordinator's reason when it refuses (a newer
     /// generation holds the LV, another VM uses it, no copy of some extent is reachable).
     /// </summary>
-    public async Task<GuestDisk> OpenGuestDiskAsync(string lv, string vmId, long generation, CancellationToken ct = default)
+    public Task<GuestDisk> OpenGuestDiskAsync(string lv, string vmId, long generation, CancellationToken ct = default) =>
+        OpenAsync(lv, vmId, generation, atCurrentFence: false, ct);
+
+    /// <summary>
+    /// Opens LV <paramref name="lv"/> for a copy through the API (`lv copy` on a cluster) as
+    /// <paramref name="holder"/>: refused while a guest holds it; its writes carry the generation
+    /// the LV is fenced at now, so a guest that opens it later cuts them off.
+    /// </summary>
+    public Task<GuestDisk> OpenForCopyAsync(string lv, string holder, CancellationToken ct = default) =>
+        OpenAsync(lv, holder, 0, atCurrentFence: true, ct);
+
+    private async Task<GuestDisk> OpenAsync(string lv, string vmId, long generation, bool atCurrentFence, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(lv);
         string name = lv.StartsWith("lv:", StringComparison.Ordinal) ? lv[3..] : lv;
-        var reply = await AskCoordinatorAsync(new OpenLvForGuest(name, vmId, generation, _local.Host), ct).ConfigureAwait(false);
+        var reply = await AskCoordinatorAsync(new OpenLvForGuest(name, vmId, generation, _local.Host, atCurrentFence), ct).ConfigureAwait(false);
         var granted = reply switch
         {
             LvGranted g => g,
             StorageRefused r => throw new StorageException(r.Reason),
             _ => throw new StorageException($"the storage coordinator answered {reply.GetType().Name} to an open of {name}"),
         };
+        generation = granted.Generation ?? generation;
         var md = VgMetadataJson.Deserialize(granted.MetadataJson);
         var servers = granted.Servers.ToDictionary(s => s.Host);
         var pvs = new Dictionary<Guid, PhysicalVolume>();

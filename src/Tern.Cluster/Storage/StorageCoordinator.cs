@@ -522,6 +522,8 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         if (md.FindStore(entry.Id) is not null || md.ThinPools?.Any(p => p.DataLv == entry.Id || p.MetaLv == entry.Id) == true)
             return new StorageRefused($"{o.Lv} has snapshots or belongs to a thin pool; cluster guest disks are plain linear, striped or mirrored LVs");
         _opens.TryGetValue(entry.Id, out var held);
+        if (o.AtCurrentFence)
+            return await GrantAtCurrentFenceAsync(o, vg, entry, held).ConfigureAwait(true);
         if (held is not null)
         {
             if (held.VmId != o.VmId)
@@ -535,22 +537,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
             return new StorageRefused($"{o.Lv}: no reachable copy of {missing}");
 
         // Fence first: from here on no older generation can write on any reachable server.
-        // Members the failure detector has given up on are skipped: asking them only blocks the coordinator.
-        // Removed members (a downed host's servers stay listed until it returns) are skipped too.
-        var state = Akka.Cluster.Cluster.Get(_system).State;
-        var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
-        var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet();
-        var fences = await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
-        {
-            try
-            {
-                return await _system.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(entry.Id, o.Generation), AskTimeout).ConfigureAwait(true);
-            }
-            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
-            {
-                return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
-            }
-        })).ConfigureAwait(true);
+        var fences = await FenceAsync(entry.Id, o.Generation).ConfigureAwait(true);
         if (fences.OfType<LvFenced>().FirstOrDefault(f => f.Generation > o.Generation) is { } newer)
             return new StorageRefused($"{o.Lv} is fenced at generation {newer.Generation} on {newer.Host}; generation {o.Generation} of VM {o.VmId} is stale");
 
@@ -558,6 +545,7 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         // have reached some legs and not others after its last write intent, and it may still
         // write the legs on its own host, where no fence could be raised. Trust one leg off that
         // host and resync the others wholly, before the new generation reads anything.
+        var (members, unreachable) = MemberView();
         if (held is not null && held.VmId == o.VmId && held.Generation < o.Generation && HostLost(held.Host, members, unreachable))
         {
             int marked = await vg.MarkLegsStaleOnHostAsync(lvName, held.Host).ConfigureAwait(true);
@@ -569,6 +557,54 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         }
         _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, o.Generation, o.Host);
         return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(vg.Metadata), [.. _servers.Values]);
+    }
+
+    // The addresses of the members that are up (or joining), and of those unreachable.
+    private (HashSet<string> Members, HashSet<string> Unreachable) MemberView()
+    {
+        var state = Akka.Cluster.Cluster.Get(_system).State;
+        return (state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet(),
+            state.Unreachable.Select(m => m.Address.ToString()).ToHashSet());
+    }
+
+    // Raises the LV's fence to `generation` on every reachable extent server (0 raises nothing and
+    // reads the fences). Members the failure detector has given up on are skipped: asking them only
+    // blocks the coordinator. Removed members (a downed host's servers stay listed until it
+    // returns) are skipped too.
+    private async Task<LvFenced?[]> FenceAsync(Guid lvId, long generation)
+    {
+        var (members, unreachable) = MemberView();
+        return await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
+        {
+            try
+            {
+                return await _system.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(lvId, generation), AskTimeout).ConfigureAwait(true);
+            }
+            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
+            {
+                return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
+            }
+        })).ConfigureAwait(true);
+    }
+
+    // `lv copy` through the API: the LV is granted only while no guest holds it, at the generation
+    // it is fenced at now (no raise), so the copy's writes are admitted until a guest opens the
+    // LV, which raises the fence past it and cuts the copy off.
+    private async Task<object> GrantAtCurrentFenceAsync(OpenLvForGuest o, VolumeGroup vg, LvEntry entry, GuestOpen? held)
+    {
+        var md = vg.Metadata;
+        if (held is not null)
+        {
+            return held.VmId == o.VmId && held.Host == o.Host
+                ? new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values], held.Generation)
+                : new StorageRefused($"{o.Lv} is in use by VM {held.VmId} (generation {held.Generation} on {held.Host}); stop it first");
+        }
+        if (Unreachable(vg, entry) is { } missing)
+            return new StorageRefused($"{o.Lv}: no reachable copy of {missing}");
+        var fences = await FenceAsync(entry.Id, 0).ConfigureAwait(true);
+        long generation = fences.OfType<LvFenced>().Select(f => f.Generation).DefaultIfEmpty(0).Max();
+        _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, generation, o.Host);
+        return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values], generation);
     }
 
     // Whether the node named `host` is out of the cluster or unreachable (a host never discovered counts as lost).
