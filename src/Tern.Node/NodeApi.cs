@@ -65,6 +65,7 @@ public static partial class NodeApi
         MigrationApi.Map(api, mutating);
         MapDebug(api, mutating);
         StorageApi.Map(api, apiToken);
+        StorageDataApi.Map(mutating);
         mutating.MapPost("/vms/{name}/start", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>
             Traced(http, "api.vm.start", name, trace => Send(vms, new StartVm(name, trace), StatusCodes.Status200OK)));
         mutating.MapPost("/vms/{name}/stop", (string name, HttpContext http, IRequiredActor<VmControllerRegion> vms) =>

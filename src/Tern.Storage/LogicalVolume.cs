@@ -59,7 +59,8 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
     /// </summary>
     public WriterId? Writer { get; set; }
 
-    private PvWriterScope WriterScope() => Writer is { } w ? new PvWriterScope(PvWriter.Use(w)) : default;
+    private PvWriterScope WriterScope() =>
+        (Writer ?? (_vg.WriterGeneration is { } g ? new WriterId(_id, g) : null)) is { } w ? new PvWriterScope(PvWriter.Use(w)) : default;
 
     private readonly struct PvWriterScope(IDisposable? inner) : IDisposable
     {
@@ -499,7 +500,7 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
                         continue;
                     try
                     {
-                        bad[c] = await targets[c].Pv.ReadBlocksAsync(targets[c].Offset, buffers[c].AsMemory(0, run), place.Checksums, cancellationToken).ConfigureAwait(false);
+                        bad[c] = await targets[c].Pv.ReadBlocksAsync(targets[c].Offset, buffers[c].AsMemory(0, run), place.Checksums, cached: false, cancellationToken).ConfigureAwait(false);
                     }
                     catch (IOException) when (targets.Count > 1)
                     {

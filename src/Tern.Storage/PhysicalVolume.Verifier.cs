@@ -1,6 +1,6 @@
-// Verification of large reads on a second core. A reader of a large verified request takes it
-// in 64 KiB pieces; it posts the request to one long-lived helper thread (per process) and goes
-// on copying pieces while the helper verifies those already copied. Both take pieces from one
+// Verification of large reads on a second core. A reader of a large verified request copies it
+// 256 KiB at a time, verified in 64 KiB pieces; it posts the request to one long-lived helper
+// thread (per process) and goes on copying while the helper verifies the pieces already copied. Both take pieces from one
 // counter, so when the helper is slow to wake (a loaded machine) the reader simply verifies
 // the rest itself, and a request never waits for the helper to start; it waits only for a
 // piece the helper has begun, which takes about a microsecond. Only PVs whose reads complete on
@@ -18,6 +18,11 @@ public sealed partial class PhysicalVolume
         t.Start();
         return t;
     });
+
+    // The reader copies 4 pieces (256 KiB) per read call: a quarter of the calls of one per
+    // piece, while the helper still starts after the first quarter of a 1 MiB request, and the
+    // last call's pieces are shared by both sides, so the tail no one overlaps stays short.
+    private const int ReadPieces = 4;
 
     // The helper joins a job only while the reader has not finished it alone.
     private const int NotJoined = 0, Joined = 1, Closed = 2;
@@ -86,11 +91,11 @@ public sealed partial class PhysicalVolume
         Wake.Set();
         try
         {
-            for (int p = 0; p < job.Pieces; p++)
+            for (int p = 0; p < job.Pieces; p += ReadPieces)
             {
-                int at = p * PieceBlocks * BlockSize, n = Math.Min(PieceBlocks * BlockSize, buffer.Length - at);
+                int at = p * PieceBlocks * BlockSize, n = Math.Min(ReadPieces * PieceBlocks * BlockSize, buffer.Length - at);
                 file.Read(Label.DataOffset + dataOffset + at, buffer.Span.Slice(at, n));
-                Volatile.Write(ref job.Read, p + 1);
+                Volatile.Write(ref job.Read, Math.Min(p + ReadPieces, job.Pieces));
             }
         }
         catch

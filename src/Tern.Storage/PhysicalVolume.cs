@@ -25,6 +25,30 @@ public sealed partial class PhysicalVolume : IDisposable
     private int _armedCount;
     private MetadataCopy? _newest;
 
+    // This instance's blocks in the shared BlockCache: its key there, and the epoch that every
+    // invalidation bumps (see BlockCache.Insert).
+    private static int s_instances;
+    private readonly int _cacheId = Interlocked.Increment(ref s_instances);
+    private long _cacheEpoch;
+
+    /// <summary>The cache of verified blocks this instance uses (the process-wide one; tests give one of their own).</summary>
+    internal BlockCache Cache
+    {
+        get => _cache;
+        set
+        {
+            _cache.Drop(_cacheId);
+            _cache = value;
+        }
+    }
+
+    private BlockCache _cache = BlockCache.Shared;
+
+    /// <summary>Drops this instance's blocks from its cache, so that the next reads go to the disk.</summary>
+    internal void DropCachedBlocks() => Cache.Invalidate(_cacheId, 0, DataBlocksLimit, ref _cacheEpoch);
+
+    private const long DataBlocksLimit = 1L << 40;
+
     private PhysicalVolume(IPhysicalVolumeIo io, PvLabel label, uint[] tags, MetadataCopy? newest)
     {
         Io = io;
@@ -268,9 +292,48 @@ public sealed partial class PhysicalVolume : IDisposable
     /// does; with <paramref name="verify"/> false (an LV created with checksums off) blocks are
     /// not verified, only those never written are zeroed, and null is returned.
     /// </summary>
-    public ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct = default)
+    public ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct = default) =>
+        ReadBlocksAsync(dataOffset, buffer, verify, cached: true, ct);
+
+    /// <summary>
+    /// Reads whole blocks; with <paramref name="cached"/> they may come from the
+    /// <see cref="BlockCache"/> (every block verified when it came from the disk) and blocks read
+    /// from the disk and found good are added to it; without, they come from the disk (scrub).
+    /// </summary>
+    internal ValueTask<List<int>?> ReadBlocksAsync(long dataOffset, Memory<byte> buffer, bool verify, bool cached, CancellationToken ct)
     {
         CheckRange(dataOffset, buffer.Length);
+        if (!cached)
+            return ReadFromDiskAsync(dataOffset, buffer, verify, ct);
+        long first = dataOffset / BlockSize;
+        if (Cache.TryRead(_cacheId, first, buffer.Span))
+            return new ValueTask<List<int>?>((List<int>?)null);
+        if (buffer.Length < CacheMinRead)
+            return ReadFromDiskAsync(dataOffset, buffer, verify, ct);
+        long seen = Volatile.Read(ref _cacheEpoch);
+        var read = ReadFromDiskAsync(dataOffset, buffer, verify, ct);
+        if (!read.IsCompletedSuccessfully)
+            return CacheWhenReadAsync(read, first, buffer, seen);
+        var bad = read.Result;
+        Cache.Insert(_cacheId, first, buffer.Span, bad, ref _cacheEpoch, seen);
+        return new ValueTask<List<int>?>(bad);
+    }
+
+    // Reads from the disk shorter than this are verified and served but not cached: the CRC of
+    // one 4 KiB block costs less (0.08 us) than putting it in the cache (a slot to take and 4 KiB
+    // to copy into memory that is cold), so only a block read again from the cache more than
+    // once would repay it; a large read's blocks are cheaper to hold than to verify again.
+    private const int CacheMinRead = PieceBlocks * BlockSize;
+
+    private async ValueTask<List<int>?> CacheWhenReadAsync(ValueTask<List<int>?> read, long first, Memory<byte> buffer, long seen)
+    {
+        var bad = await read.ConfigureAwait(false);
+        Cache.Insert(_cacheId, first, buffer.Span, bad, ref _cacheEpoch, seen);
+        return bad;
+    }
+
+    private ValueTask<List<int>?> ReadFromDiskAsync(long dataOffset, Memory<byte> buffer, bool verify, CancellationToken ct)
+    {
         long first = dataOffset / BlockSize;
         int count = buffer.Length / BlockSize;
         // A large verified read is taken in pieces, each verified as soon as it is read, while
@@ -364,20 +427,28 @@ public sealed partial class PhysicalVolume : IDisposable
     public async ValueTask WriteBlocksAsync(long dataOffset, ReadOnlyMemory<byte> data, bool checksum, CancellationToken ct = default)
     {
         CheckRange(dataOffset, data.Length);
-        if (!checksum)
-        {
-            await Io.WriteAsync(Label.DataOffset + dataOffset, data, ct).ConfigureAwait(false);
-            MarkWritten(dataOffset / BlockSize, data.Length / BlockSize);
-            return;
-        }
         long first = dataOffset / BlockSize;
         int count = data.Length / BlockSize;
-        var fresh = new uint[count];
-        for (int i = 0; i < count; i++)
-            fresh[i] = Checksums.BlockTag(data.Span.Slice(i * BlockSize, BlockSize));
-        await ArmAsync(dataOffset, data.Length, ct).ConfigureAwait(false);
-        await Io.WriteAsync(Label.DataOffset + dataOffset, data, ct).ConfigureAwait(false);
-        SetTags(first, fresh);
+        try
+        {
+            if (!checksum)
+            {
+                await Io.WriteAsync(Label.DataOffset + dataOffset, data, ct).ConfigureAwait(false);
+                MarkWritten(first, count);
+                return;
+            }
+            var fresh = new uint[count];
+            for (int i = 0; i < count; i++)
+                fresh[i] = Checksums.BlockTag(data.Span.Slice(i * BlockSize, BlockSize));
+            await ArmAsync(dataOffset, data.Length, ct).ConfigureAwait(false);
+            await Io.WriteAsync(Label.DataOffset + dataOffset, data, ct).ConfigureAwait(false);
+            SetTags(first, fresh);
+        }
+        finally
+        {
+            // Also after a failed write, whose blocks may hold anything now.
+            Cache.Invalidate(_cacheId, first, count, ref _cacheEpoch);
+        }
     }
 
     /// <summary>
@@ -394,13 +465,20 @@ public sealed partial class PhysicalVolume : IDisposable
         var tags = new uint[count];
         lock (src._tagLock)
             Array.Copy(src._tags, srcOffset / BlockSize, tags, 0, count);
-        if (Array.Exists(tags, t => t != 0))
+        try
         {
-            await dst.ArmAsync(dstOffset, length, ct).ConfigureAwait(false);
-            await src.Io.ReadAsync(src.Label.DataOffset + srcOffset, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
-            await dst.Io.WriteAsync(dst.Label.DataOffset + dstOffset, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            if (Array.Exists(tags, t => t != 0))
+            {
+                await dst.ArmAsync(dstOffset, length, ct).ConfigureAwait(false);
+                await src.Io.ReadAsync(src.Label.DataOffset + srcOffset, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+                await dst.Io.WriteAsync(dst.Label.DataOffset + dstOffset, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            }
+            dst.SetTags(dstOffset / BlockSize, tags);
         }
-        dst.SetTags(dstOffset / BlockSize, tags);
+        finally
+        {
+            dst.Cache.Invalidate(dst._cacheId, dstOffset / BlockSize, count, ref dst._cacheEpoch);
+        }
     }
 
     /// <summary>
@@ -429,6 +507,8 @@ public sealed partial class PhysicalVolume : IDisposable
                     _tags[first + i] = BinaryPrimitives.ReadUInt32LittleEndian(page.AsSpan(i * 4));
             }
         }
+        // The other instance changed the data with the tags: cached blocks of the range are stale.
+        Cache.Invalidate(_cacheId, dataOffset / BlockSize, length / BlockSize, ref _cacheEpoch);
     }
 
     /// <summary>Marks blocks as not written since allocation: they read as zeros until written.</summary>
@@ -442,6 +522,7 @@ public sealed partial class PhysicalVolume : IDisposable
             for (long p = first / TagsPerPage; p <= (first + (length / BlockSize) - 1) / TagsPerPage; p++)
                 _dirtyTagPages.Add(p);
         }
+        Cache.Invalidate(_cacheId, first, length / BlockSize, ref _cacheEpoch);
     }
 
     /// <summary>The stored tag of a block (0 = not written since allocation).</summary>
@@ -538,6 +619,7 @@ public sealed partial class PhysicalVolume : IDisposable
                 // Closing anyway: the next open recalculates the marked regions' tags, as after a crash.
             }
         }
+        Cache.Drop(_cacheId);
         _armLock.Dispose();
         _flushLock.Dispose();
         Io.Dispose();

@@ -42,6 +42,7 @@ public static partial class StorageBenchmark
 
     private static void Evict(string dir)
     {
+        BlockCache.Shared.Clear(); // Tern's own cache of verified blocks too
         if (!OperatingSystem.IsLinux())
             return;
         foreach (string file in System.IO.Directory.GetFiles(dir))

@@ -299,6 +299,9 @@ public sealed class ThinPool : IDisposable
         _dirty = true;
     }
 
+    /// <summary>Whether mappings changed since the last commit (a write mapped a chunk that only this instance knows of yet).</summary>
+    public bool HasUncommittedMappings => Volatile.Read(ref _dirty);
+
     /// <summary>Commits the mappings if they changed since the last commit: a journal transaction, or a checkpoint when the journal is full.</summary>
     public async Task CommitAsync(CancellationToken ct = default)
     {
@@ -826,6 +829,9 @@ public sealed class ThinVolume : IBlockDevice, IDisposable
 
     /// <summary>The pool, for messages.</summary>
     public string PoolName => _pool.Name;
+
+    /// <summary>Whether the pool holds mappings not committed yet (see <see cref="ThinPool.HasUncommittedMappings"/>).</summary>
+    public bool HasUncommittedMappings => Plain is null && _pool.HasUncommittedMappings;
 
     /// <summary>How many new chunks writing these pieces (chunk index, all zeros) would take; writes nothing.</summary>
     public Task<long> CountNewChunksAsync(IEnumerable<(long Chunk, bool Zero)> pieces, CancellationToken cancellationToken = default) =>

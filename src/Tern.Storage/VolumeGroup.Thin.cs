@@ -80,6 +80,8 @@ public sealed partial class VolumeGroup
     public async Task<ThinPool> OpenThinPoolAsync(string name, CancellationToken ct = default)
     {
         var entry = Metadata.FindPool(name) ?? throw new StorageException($"thin pool {Name}/{name} not found");
+        if (ThinPoolHeld(entry.Id) is { } held)
+            throw new StorageException(held);
         await _thinLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {

@@ -1,6 +1,8 @@
 // `tern bench failover` with tiny settings against real node processes: one run, one guest on a
 // mirrored LV; its JSON must hold every phase, each non-negative and in the order they happen,
-// and the guest must have come back on a survivor in a newer generation.
+// and the guest must have come back on a survivor in a newer generation. The guest is the disk
+// verifier: it was acknowledging records when its host was killed, and the new generation's
+// VERIFY found every acknowledged record before its first new ACK.
 using System.Text.Json;
 using Tern.Cli;
 
@@ -23,6 +25,20 @@ public sealed class FailoverBenchTests
         Assert.True(guest.GetProperty("disk").GetBoolean());
         Assert.NotEqual("node-2", guest.GetProperty("host").GetString());
         Assert.True(guest.GetProperty("generation").GetInt64() >= 2);
+
+        // The guest (the disk verifier) was writing when its host died: it had acknowledged
+        // records, and the next generation found every one of them intact, then acknowledged more.
+        long lastAck = guest.GetProperty("last_ack_before_kill").GetInt64();
+        Assert.True(lastAck >= 24, $"the guest had acknowledged only {lastAck} records before the kill: {guest}");
+        Assert.Matches(@"^VERIFY ok last=\d+ boot=\d+$", guest.GetProperty("verify").GetString());
+        long verified = guest.GetProperty("verified_last").GetInt64();
+        Assert.True(verified >= lastAck, $"VERIFY found records up to {verified}, but {lastAck} were acknowledged: {guest}");
+        Assert.True(guest.GetProperty("intact").GetBoolean());
+        Assert.True(guest.GetProperty("first_new_ack").GetInt64() > verified, $"{guest}");
+        double firstAck = guest.GetProperty("first_ack_ms").GetDouble();
+        Assert.True(firstAck >= guest.GetProperty("started_ms").GetDouble() - 500, $"the first new ACK came before the restart: {guest}");
+        Assert.True(report.GetProperty("acked_records_intact").GetBoolean());
+        Assert.Equal(firstAck, report.GetProperty("first_ack_ms").GetProperty("median").GetDouble());
 
         double[] phases =
         [

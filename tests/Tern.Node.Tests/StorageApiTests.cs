@@ -111,10 +111,10 @@ public sealed class StorageApiTests : IAsyncLifetime, IDisposable
         Assert.Equal("", refused.Out);
         Assert.StartsWith("tern lv create: ", refused.Err, StringComparison.Ordinal);
         Assert.Contains("vg9", refused.Err, StringComparison.Ordinal);
-        // So is a copy of a file of the client's machine.
+        // A copy of a file of the client's machine goes through the API, with the same checks.
         var copy = await Tern(true, "lv", "copy", P("pv0.img"), "lv:vg0/l1");
         Assert.Equal((StorageCommands.UsageError, ""), (copy.Code, copy.Out));
-        Assert.Contains("runs on one node only", copy.Err, StringComparison.Ordinal);
+        Assert.Contains("more than lv:vg0/l1 holds", copy.Err, StringComparison.Ordinal);
 
         string[][] listings = [["pv", "list", "--json"], ["vg", "list", "--json"], ["lv", "list"], ["lv", "list", "--json"]];
         var onCluster = new List<(int, string, string)>();

@@ -83,8 +83,19 @@ internal sealed class TestPool : IDisposable
         return b;
     }
 
-    /// <summary>Flips one byte of a PV file's data area, behind the pool's back.</summary>
+    /// <summary>
+    /// Flips one byte of a PV file's data area, behind the pool's back, and empties the shared
+    /// cache of verified blocks, so that the next reads meet the damage on the disk (a block read
+    /// before would otherwise be served, correct, from the cache: see CachedReadTests).
+    /// </summary>
     public void Corrupt(PvLabel label, int pv, long dataOffset)
+    {
+        CorruptOnDisk(label, pv, dataOffset);
+        BlockCache.Shared.Clear();
+    }
+
+    /// <summary>Flips one byte of a PV file's data area, behind the pool's back; caches keep what they hold.</summary>
+    public void CorruptOnDisk(PvLabel label, int pv, long dataOffset)
     {
         using var f = new FileStream(PathOf(pv), FileMode.Open, FileAccess.ReadWrite);
         f.Position = label.DataOffset + dataOffset;

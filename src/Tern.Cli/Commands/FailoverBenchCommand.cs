@@ -3,7 +3,13 @@
 // processes (this same tern), builds a VG with one PV on every node, gives each disk guest a
 // 2-way mirrored LV (`lv:vg0/dK`, legs on two distinct hosts) and adds guests without disks,
 // places them all on node-2 (it has the most free memory), then SIGKILLs node-2 and times, from
-// the kill, as seen from node-1 (the seed: scheduler, storage coordinator, its API):
+// the kill, as seen from node-1 (the seed: scheduler, storage coordinator, its API).
+// The disk guests run the disk verifier (src/guests/diskverify, built into tern): they append
+// checksummed records and print ACK N once records 1..N are flushed, so they are writing when
+// node-2 dies; after the restart the verifier prints VERIFY (every record on the disk checked)
+// and goes on acknowledging. Per disk guest the bench reports the last ACK it saw before the
+// kill, the VERIFY line of the new generation (intact: `ok` with last >= that ACK), and when the
+// first new ACK came. Phases:
 //   unreachable  node-2 gone from the scheduler's hosts (GET /api/hosts, polled every 50 ms)
 //   removed      the split-brain resolver downed it and the leader removed it (event host.left)
 //   lost         the VM's controller recorded its generation lost (event vm.lost)
@@ -33,6 +39,18 @@ public static partial class FailoverBenchCommand
 
     /// <summary>The phases, in the order they happen.</summary>
     private static readonly string[] Phases = ["unreachable", "removed", "lost", "placed", "started", "console"];
+
+    /// <summary>Embedded resource name of the disk verifier (src/guests/bin/diskverify/diskverify.elf).</summary>
+    public const string VerifierResource = "diskverify.elf";
+
+    /// <summary>ACKs every disk guest must have printed before the kill: three flushed batches of eight records.</summary>
+    private const long AcksBeforeKill = 24;
+
+    [GeneratedRegex(@"^ACK (\d+)\r?\n", RegexOptions.Multiline)]
+    private static partial Regex AckLine();
+
+    [GeneratedRegex(@"VERIFY (?:ok last=(\d+) boot=\d+|bad[^\n]*)\r?\n")]
+    private static partial Regex VerifyLine();
 
     /// <summary>Adds `failover` to the `tern bench` command.</summary>
     public static Command WithFailoverBench(Command bench)
@@ -74,6 +92,11 @@ public static partial class FailoverBenchCommand
                     var r = await RunOnceAsync(options, err, budget.Token);
                     err.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"bench: run {i + 1}: unreachable after {r.UnreachableMs:0} ms, removed after {r.RemovedMs:0} ms, last guest's console after {r.Guests.Max(g => g.ConsoleMs):0} ms"));
+                    foreach (var g in r.Guests.Where(g => g.Disk))
+                    {
+                        err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"bench: run {i + 1}: {g.Vm}: ACK {g.LastAckBeforeKill} before the kill, then {g.Verify} on {g.Host}, ACK {g.FirstNewAck} after {g.FirstAckMs:0} ms"));
+                    }
                     results.Add(r);
                 }
             }
@@ -88,6 +111,13 @@ public static partial class FailoverBenchCommand
                 return 1;
             }
             Print(options, results, parse.GetValue(json), parse.InvocationConfiguration.Output);
+            // The figures stand, but a lost acknowledged record is a failure of the cluster.
+            if (results.SelectMany(r => r.Guests).Where(g => g.Intact == false).ToList() is { Count: > 0 } lost)
+            {
+                err.WriteLine("tern bench failover: acknowledged records lost: " + string.Join("; ", lost.Select(g =>
+                    $"{g.Vm} (ACK {g.LastAckBeforeKill} before the kill, then '{g.Verify}')")));
+                return 1;
+            }
             return 0;
         });
         bench.Subcommands.Add(failover);
@@ -99,8 +129,17 @@ public static partial class FailoverBenchCommand
         public TimeSpan StableAfter => DownAfter is { } d ? ParseDuration(d)!.Value : TimeSpan.FromSeconds(20);
     }
 
-    /// <summary>One guest's restart, in milliseconds from the kill.</summary>
-    private sealed record GuestResult(string Vm, bool Disk, string Host, long Generation, double LostMs, double PlacedMs, double StartedMs, double ConsoleMs);
+    /// <summary>
+    /// One guest's restart, in milliseconds from the kill. Disk guests also: the last ACK seen
+    /// before the kill, the new generation's VERIFY line, the last record it found intact, and its
+    /// first ACK after the VERIFY (the number and when it came).
+    /// </summary>
+    private sealed record GuestResult(string Vm, bool Disk, string Host, long Generation, double LostMs, double PlacedMs, double StartedMs, double ConsoleMs,
+        long? LastAckBeforeKill = null, string? Verify = null, long? VerifiedLast = null, long? FirstNewAck = null, double? FirstAckMs = null)
+    {
+        /// <summary>Every acknowledged record intact: VERIFY ok, up to at least the last ACK before the kill.</summary>
+        public bool? Intact => Disk ? VerifiedLast is { } last && last >= (LastAckBeforeKill ?? 0) : null;
+    }
 
     private sealed record RunResult(double UnreachableMs, double RemovedMs, IReadOnlyList<GuestResult> Guests);
 
@@ -135,6 +174,8 @@ public static partial class FailoverBenchCommand
         {
             string kernel = Path.Combine(dir, "idle.bin");
             await File.WriteAllBytesAsync(kernel, IdleGuest.Image(), ct);
+            string verifier = Path.Combine(dir, VerifierResource);
+            await File.WriteAllBytesAsync(verifier, VerifierImage(), ct);
             int total = options.Guests + options.Plain;
             // node-2 always has the most free memory, so the scheduler puts every guest there; the
             // others together have room for all of them after the kill.
@@ -175,7 +216,7 @@ public static partial class FailoverBenchCommand
             foreach (var (name, disk) in vms)
             {
                 using var created = await http.PostAsJsonAsync($"{api}/api/vms",
-                    new { name, kernel, memoryBytes = GuestBytes, disks = disk ? new[] { $"lv:vg0/{name}" } : [] }, ct);
+                    new { name, kernel = disk ? verifier : kernel, memoryBytes = GuestBytes, disks = disk ? new[] { $"lv:vg0/{name}" } : [] }, ct);
                 if (!created.IsSuccessStatusCode)
                     throw new BenchException($"could not create {name}: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(ct)}");
                 var vm = await http.GetFromJsonAsync<JsonElement>($"{api}/api/vms/{name}", ct);
@@ -184,7 +225,20 @@ public static partial class FailoverBenchCommand
                     throw new BenchException($"{name} is {vm.GetProperty("state")} on '{host}', not running on {Victim}: {vm}");
                 generations[name] = vm.GetProperty("generation").GetInt64();
             }
-            err.WriteLine($"bench: {options.Nodes} nodes up, {options.Guests} guests on mirrored LVs and {options.Plain} without disks running on {Victim}; killing it");
+            // The disk guests write while node-2 dies: each has acknowledged a few batches first,
+            // and their consoles are followed up to the kill (the last ACK seen then was acknowledged).
+            var acks = new ConcurrentDictionary<string, long>();
+            using var stopAcks = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var ackWatchers = vms.Where(v => v.Disk).Select(v => FollowAcksAsync(http, api, v.Name, acks, stopAcks.Token)).ToList();
+            var writingBy = DateTime.UtcNow.AddSeconds(60);
+            while (vms.Where(v => v.Disk).Any(v => acks.GetValueOrDefault(v.Name) < AcksBeforeKill))
+            {
+                if (DateTime.UtcNow > writingBy)
+                    throw new BenchException($"the disk guests did not all acknowledge {AcksBeforeKill} records within 60 s: "
+                        + string.Join(", ", vms.Where(v => v.Disk).Select(v => $"{v.Name} ACK {acks.GetValueOrDefault(v.Name)}")));
+                await Task.Delay(50, ct);
+            }
+            err.WriteLine($"bench: {options.Nodes} nodes up, {options.Guests} guests on mirrored LVs (writing) and {options.Plain} without disks running on {Victim}; killing it");
 
             var events = new ConcurrentQueue<Event>();
             var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -194,13 +248,16 @@ public static partial class FailoverBenchCommand
 
             var killed = DateTimeOffset.UtcNow;
             nodes[1].Kill();
+            var lastAcks = vms.Where(v => v.Disk).ToDictionary(v => v.Name, v => acks.GetValueOrDefault(v.Name));
+            await stopAcks.CancelAsync();
+            await Task.WhenAll(ackWatchers);
             double Since(DateTimeOffset t) => Math.Max(0, (t - killed).TotalMilliseconds);
 
             // Bounded: detection (a few seconds), the resolver's stable-after, the restarts.
             using var runBudget = CancellationTokenSource.CreateLinkedTokenSource(ct);
             runBudget.CancelAfter(options.StableAfter + TimeSpan.FromSeconds(180));
             var unreachable = UnreachableAsync(http, api, runBudget.Token);
-            var guests = vms.Select(v => GuestAsync(http, api, v.Name, v.Disk, generations[v.Name], events, Since, runBudget.Token)).ToList();
+            var guests = vms.Select(v => GuestAsync(http, api, v.Name, v.Disk ? lastAcks[v.Name] : null, generations[v.Name], events, Since, runBudget.Token)).ToList();
             double unreachableMs;
             GuestResult[] results;
             try
@@ -274,15 +331,17 @@ public static partial class FailoverBenchCommand
         }
     }
 
-    // One guest's way back: its events (a newer generation than the one killed), then its console.
-    private static async Task<GuestResult> GuestAsync(HttpClient http, string api, string vm, bool disk, long killedGeneration,
+    // One guest's way back: its events (a newer generation than the one killed), then its console
+    // (a disk guest's: up to its VERIFY line and its first ACK after it).
+    private static async Task<GuestResult> GuestAsync(HttpClient http, string api, string vm, long? lastAck, long killedGeneration,
         ConcurrentQueue<Event> events, Func<DateTimeOffset, double> since, CancellationToken ct)
     {
+        bool disk = lastAck is not null;
         Event? Find(string kind) => events.FirstOrDefault(e => e.Vm == vm && e.Kind == kind && e.Generation >= killedGeneration
             && (kind == "vm.lost" ? e.Generation == killedGeneration : e.Generation > killedGeneration));
         while (Find("vm.placed") is null)
             await Task.Delay(20, ct);
-        var console = FirstOutputAsync(http, api, vm, ct);
+        var console = ConsoleAsync(http, api, vm, disk, ct);
         Event? started;
         while ((started = Find("vm.started")) is null || Find("vm.lost") is null || !console.IsCompleted)
         {
@@ -293,30 +352,102 @@ public static partial class FailoverBenchCommand
         }
         var placed = Find("vm.placed")!;
         var lost = Find("vm.lost")!;
-        return new GuestResult(vm, disk, started.Host ?? "", started.Generation, since(lost.Time), since(placed.Time), since(started.Time), since(await console));
+        var seen = await console;
+        return new GuestResult(vm, disk, started.Host ?? "", started.Generation, since(lost.Time), since(placed.Time), since(started.Time), since(seen.FirstOutput),
+            lastAck, seen.Verify, seen.VerifiedLast, seen.FirstAck, seen.FirstAckTime is { } t ? since(t) : null);
     }
 
-    // Asks for the console until it answers (the new generation may still be booting) and returns
-    // the time its first output arrived.
-    private static async Task<DateTimeOffset> FirstOutputAsync(HttpClient http, string api, string vm, CancellationToken ct)
+    // The disk verifier, as built into tern.
+    private static byte[] VerifierImage()
+    {
+        using var resource = typeof(FailoverBenchCommand).Assembly.GetManifestResourceStream(VerifierResource)
+            ?? throw new BenchException($"tern was built without its {VerifierResource} resource");
+        using var bytes = new MemoryStream();
+        resource.CopyTo(bytes);
+        return bytes.ToArray();
+    }
+
+    // Follows a disk guest's console until cancelled, keeping the highest ACK it printed.
+    private static async Task FollowAcksAsync(HttpClient http, string api, string vm, ConcurrentDictionary<string, long> acks, CancellationToken ct)
+    {
+        try
+        {
+            await ReadConsoleAsync(http, api, vm, text =>
+            {
+                foreach (Match m in AckLine().Matches(text))
+                    acks.AddOrUpdate(vm, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), (_, old) => Math.Max(old, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)));
+                return false;
+            }, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // the kill: what was seen up to here is the last ACK before it
+        }
+    }
+
+    /// <summary>What a restarted guest's console showed: its first output, and a verifier's VERIFY line and first ACK after it.</summary>
+    private sealed record ConsoleSeen(DateTimeOffset FirstOutput, string? Verify, long? VerifiedLast, long? FirstAck, DateTimeOffset? FirstAckTime);
+
+    // A restarted guest's console: the time its first output arrived; for the verifier, also its
+    // VERIFY line and the first ACK after it (a VERIFY bad ends the watch: it writes no more).
+    private static async Task<ConsoleSeen> ConsoleAsync(HttpClient http, string api, string vm, bool verifier, CancellationToken ct)
+    {
+        DateTimeOffset? first = null;
+        ConsoleSeen? seen = null;
+        await ReadConsoleAsync(http, api, vm, text =>
+        {
+            var now = DateTimeOffset.UtcNow;
+            first ??= now;
+            if (!verifier)
+            {
+                seen = new ConsoleSeen(first.Value, null, null, null, null);
+                return true;
+            }
+            var verify = VerifyLine().Match(text);
+            if (!verify.Success)
+                return false;
+            if (!verify.Groups[1].Success)
+            {
+                seen = new ConsoleSeen(first.Value, verify.Value.Trim(), null, null, null);
+                return true;
+            }
+            long last = long.Parse(verify.Groups[1].Value, CultureInfo.InvariantCulture);
+            var ack = AckLine().Matches(text[(verify.Index + verify.Length)..]).Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).FirstOrDefault(n => n > last);
+            if (ack == 0)
+                return false;
+            seen = new ConsoleSeen(first.Value, verify.Value.Trim(), last, ack, now);
+            return true;
+        }, ct);
+        return seen!;
+    }
+
+    // Reads a VM's console through the API (asked again until it answers: the new generation may
+    // still be booting), handing the text so far (of the current connection, whose backlog
+    // replays the generation's output) to `done` after each piece, until it returns true.
+    private static async Task ReadConsoleAsync(HttpClient http, string api, string vm, Func<string, bool> done, CancellationToken ct)
     {
         while (true)
         {
             using (var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
-                attempt.CancelAfter(TimeSpan.FromSeconds(5));
+                attempt.CancelAfter(TimeSpan.FromSeconds(10)); // a stream from a host that died says nothing more: ask again
                 try
                 {
                     using var response = await http.GetAsync($"{api}/api/vms/{vm}/console", HttpCompletionOption.ResponseHeadersRead, attempt.Token);
                     if (response.IsSuccessStatusCode)
                     {
+                        var text = new System.Text.StringBuilder();
                         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(attempt.Token));
                         while (await reader.ReadLineAsync(attempt.Token) is { } line)
                         {
                             if (line.StartsWith("event: end", StringComparison.Ordinal))
                                 break;
-                            if (line.StartsWith("data: ", StringComparison.Ordinal) && JsonSerializer.Deserialize<string>(line["data: ".Length..]) is { Length: > 0 })
-                                return DateTimeOffset.UtcNow;
+                            if (line.StartsWith("data: ", StringComparison.Ordinal) && JsonSerializer.Deserialize<string>(line["data: ".Length..]) is { Length: > 0 } piece)
+                            {
+                                text.Append(piece);
+                                if (done(text.ToString()))
+                                    return;
+                            }
                         }
                     }
                 }
@@ -417,6 +548,8 @@ public static partial class FailoverBenchCommand
                 ["summary_ms"] = Phases.ToDictionary(p => p, p => Summary(all[p])),
                 ["disk_guests_ms"] = Phases.ToDictionary(p => p, p => Summary(disk[p])),
                 ["plain_guests_ms"] = Phases.ToDictionary(p => p, p => Summary(plain[p])),
+                ["first_ack_ms"] = Summary([.. runs.SelectMany(r => r.Guests).Where(g => g.FirstAckMs is not null).Select(g => g.FirstAckMs!.Value)]),
+                ["acked_records_intact"] = runs.SelectMany(r => r.Guests).Where(g => g.Disk).All(g => g.Intact == true),
                 ["run_details"] = runs.Select(r => new
                 {
                     victim = Victim,
@@ -432,6 +565,12 @@ public static partial class FailoverBenchCommand
                         placed_ms = Math.Round(g.PlacedMs, 1),
                         started_ms = Math.Round(g.StartedMs, 1),
                         console_ms = Math.Round(g.ConsoleMs, 1),
+                        last_ack_before_kill = g.LastAckBeforeKill,
+                        verify = g.Verify,
+                        verified_last = g.VerifiedLast,
+                        intact = g.Intact,
+                        first_new_ack = g.FirstNewAck,
+                        first_ack_ms = g.FirstAckMs is { } a ? Math.Round(a, 1) : (double?)null,
                     }),
                 }),
                 ["processors"] = Environment.ProcessorCount,
@@ -446,6 +585,17 @@ public static partial class FailoverBenchCommand
         {
             string split = p is "unreachable" or "removed" ? "" : string.Create(c, $"   ({Fmt(disk[p])} / {Fmt(plain[p])})");
             output.WriteLine(string.Create(c, $"{p,-18} {Median(all[p]),11:F0} {all[p].Max(),10:F0}{split}"));
+        }
+        var acked = runs.SelectMany(r => r.Guests).Where(g => g.FirstAckMs is not null).Select(g => g.FirstAckMs!.Value).ToList();
+        if (acked.Count > 0)
+            output.WriteLine(string.Create(c, $"{"first new ACK",-18} {Median(acked),11:F0} {acked.Max(),10:F0}   (disk guests)"));
+        foreach (var (r, i) in runs.Select((r, i) => (r, i)))
+        {
+            foreach (var g in r.Guests.Where(g => g.Disk))
+            {
+                output.WriteLine(string.Create(c,
+                    $"run {i + 1} {g.Vm}: ACK {g.LastAckBeforeKill} before the kill; generation {g.Generation} on {g.Host}: {g.Verify} ({(g.Intact == true ? "every acknowledged record intact" : "ACKNOWLEDGED RECORDS LOST")}), ACK {g.FirstNewAck}"));
+            }
         }
     }
 

@@ -63,7 +63,10 @@ public static partial class StorageCommands
 
     // Opens the pool, runs the action and turns refusals into one-line errors; in the CLI, first
     // sends the verb to the cluster when there is one.
-    private static void Run(Command cmd, string verb, PoolSource pools, PoolAction action) =>
+    // What a verb does on a cluster instead of sending its words (null: send them).
+    private delegate Task<int>? ClusterAction(ParseResult parse, string api, string? token, CancellationToken ct);
+
+    private static void Run(Command cmd, string verb, PoolSource pools, PoolAction action, ClusterAction? onCluster = null) =>
         cmd.SetAction(async (parse, ct) =>
         {
             var err = parse.InvocationConfiguration.Error;
@@ -80,7 +83,11 @@ public static partial class StorageCommands
                     return UsageError;
                 }
                 if (cluster is { } c)
-                    return await StorageClusterClient.SendAsync(parse, verb, c.Api, c.Token, ct).ConfigureAwait(false);
+                {
+                    return onCluster?.Invoke(parse, c.Api, c.Token, ct) is { } own
+                        ? await own.ConfigureAwait(false)
+                        : await StorageClusterClient.SendAsync(parse, verb, c.Api, c.Token, ct).ConfigureAwait(false);
+                }
             }
             try
             {
@@ -216,12 +223,33 @@ public static partial class StorageCommands
         });
 
         var reName = new Argument<string>("VG") { Description = "Volume-group name." };
-        var rePvs = new Argument<string[]>("PV") { Description = "Unused physical volumes to remove.", Arity = ArgumentArity.OneOrMore };
-        var reduce = new Command("reduce", "Remove unused physical volumes from a volume group (vgreduce).") { reName, rePvs };
+        var rePvs = new Argument<string[]>("PV") { Description = "Unused physical volumes to remove.", Arity = ArgumentArity.ZeroOrMore };
+        var removeMissing = new Option<bool>("--remove-missing") { Description = "Drop the PVs that are gone for good; mirrors lose their legs there (vgreduce --removemissing)." };
+        var force = new Option<bool>("--force") { Description = "With --remove-missing: also remove the logical volumes that lose their only copy of some extent." };
+        var reduce = new Command("reduce", "Remove unused physical volumes from a volume group (vgreduce).") { reName, rePvs, removeMissing, force };
         Run(reduce, "vg reduce", pools, async (pool, parse, output, ct) =>
         {
+            var given = parse.GetValue(rePvs) ?? [];
+            bool dropMissing = parse.GetValue(removeMissing);
+            if (dropMissing == (given.Length > 0))
+                throw new StorageException(dropMissing ? "give either physical volumes or --remove-missing, not both" : "name the physical volumes to remove, or give --remove-missing");
+            if (parse.GetValue(force) && !dropMissing)
+                throw new StorageException("--force goes with --remove-missing");
             var group = await pool.OpenVgAsync(parse.GetValue(reName)!, ct).ConfigureAwait(false);
-            await group.ReduceAsync(parse.GetValue(rePvs)!.Select(pool.FindPv).ToList(), ct).ConfigureAwait(false);
+            if (dropMissing)
+            {
+                var result = await group.RemoveMissingAsync(parse.GetValue(force), ct).ConfigureAwait(false);
+                if (result.RemovedPvs.Count == 0)
+                {
+                    output.WriteLine($"Volume group \"{group.Name}\" has no missing physical volumes; nothing changed.");
+                    return 0;
+                }
+                foreach (string line in result.Changes)
+                    output.WriteLine(line);
+                output.WriteLine($"Volume group \"{group.Name}\" successfully reduced: missing {string.Join(", ", result.RemovedPvs)} removed.");
+                return 0;
+            }
+            await group.ReduceAsync(given.Select(pool.FindPv).ToList(), ct).ConfigureAwait(false);
             output.WriteLine($"Volume group \"{group.Name}\" successfully reduced.");
             return 0;
         });
@@ -374,14 +402,26 @@ public static partial class StorageCommands
                 var poolOf = (md.ThinPools ?? []).SelectMany(p => new[] { (p.DataLv, p.Name), (p.MetaLv, p.Name) }).ToDictionary(x => x.Item1, x => x.Item2);
                 foreach (var tp in md.ThinPools ?? [])
                 {
+                    string? storeOf = tp.Origin is { } o ? md.Lvs.FirstOrDefault(l => l.Id == o)?.Name : null;
+                    if (group.ThinPoolHeld(tp.Id) is not null)
+                    {
+                        // A guest on some node writes its mappings: its usage is that node's to know.
+                        var data = md.Lvs.First(l => l.Id == tp.DataLv);
+                        rows.Add(new LvRow(tp.Name, md.Name, "twi-o", data.Extents * md.ExtentSize, storeOf is null ? "thin-pool" : "snapshot-store", 0, 0, null, [], null, null, storeOf));
+                        continue;
+                    }
                     var runtime = await group.OpenThinPoolAsync(tp.Name, ct).ConfigureAwait(false);
                     double used = runtime.Chunks == 0 ? 0 : 100.0 * (runtime.Chunks - runtime.FreeChunks) / runtime.Chunks;
-                    string? storeOf = tp.Origin is { } o ? md.Lvs.FirstOrDefault(l => l.Id == o)?.Name : null;
                     rows.Add(new LvRow(tp.Name, md.Name, "twi--", runtime.Chunks * runtime.ChunkSize, storeOf is null ? "thin-pool" : "snapshot-store", 0, 0, null, [], null, Math.Round(used, 2), storeOf));
                 }
                 foreach (var t in md.Thins ?? [])
                 {
                     var tp = md.ThinPools!.First(p => p.Id == t.Pool);
+                    if (group.ThinPoolHeld(tp.Id) is not null)
+                    {
+                        rows.Add(new LvRow(t.Name, md.Name, "Vwi-o", t.Size, tp.Origin is null ? "thin" : "snapshot", 0, 0, null, [], tp.Name, null, t.Origin));
+                        continue;
+                    }
                     var runtime = await group.OpenThinPoolAsync(tp.Name, ct).ConfigureAwait(false);
                     double used = 100.0 * runtime.MappedChunks(t.DeviceId) * runtime.ChunkSize / t.Size;
                     rows.Add(new LvRow(t.Name, md.Name, t.Origin is null ? "Vwi--" : "Vwi-s", t.Size, tp.Origin is null ? "thin" : "snapshot", 0, 0, null, [], tp.Name, Math.Round(Math.Min(used, 100), 2), t.Origin));
@@ -712,6 +752,13 @@ public static partial class StorageCommands
             double secs = Math.Max(sw.Elapsed.TotalSeconds, 1e-6);
             output.WriteLine($"{length} bytes ({FormatSize(length)}) copied, {secs:F3} s, {length / secs / (1 << 20):F1} MiB/s");
             return 0;
+        }, (parse, api, token, ct) =>
+        {
+            string from = parse.GetValue(src)!, to = parse.GetValue(dst)!;
+            bool fromLv = from.StartsWith("lv:", StringComparison.Ordinal), toLv = to.StartsWith("lv:", StringComparison.Ordinal);
+            if (fromLv == toLv)
+                return null; // lv to lv runs on the cluster as a verb; file to file is refused there as here
+            return CopyThroughApiAsync(parse, api, token, from, to, parse.GetValue(skip), parse.GetValue(seek), parse.GetValue(count), ct);
         });
         return copy;
     }

@@ -75,7 +75,11 @@ public sealed class NetworkFaults
         ThrottleMode mode = blackhole ? Blackhole.Instance : Unthrottled.Instance;
         foreach (var peer in resolved)
         {
-            bool ok = await transport.ManagementCommand(new SetThrottle(Address.Parse(peer.Address), ThrottleTransportAdapter.Direction.Both, mode), ct).ConfigureAwait(false);
+            var address = Address.Parse(peer.Address);
+            bool ok = await transport.ManagementCommand(new SetThrottle(address, ThrottleTransportAdapter.Direction.Both, mode), ct).ConfigureAwait(false);
+            // Connections are left alone (the adapter does not tell the endpoints of a connection it
+            // drops, they would wait for the transport's heartbeat timeout): a cut shorter than that
+            // timeout resumes on the same connections once healed.
             if (!ok)
                 throw new InvalidOperationException($"the remoting transport did not take the throttle for {peer.Name} ({peer.Address}); is the trttl adapter applied?");
             lock (_cut)

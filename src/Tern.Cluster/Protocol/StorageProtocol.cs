@@ -143,21 +143,26 @@ public sealed record VgMetadataChanged(
 /// <summary>
 /// Asks for an LV as generation <see cref="Generation"/> of VM <see cref="VmId"/>'s disk on
 /// <see cref="Host"/>: the LV is fenced at that generation on every reachable extent server first.
+/// With <see cref="AtCurrentFence"/> (`lv copy` through the API) the fence is not raised: the LV is
+/// granted at the generation it is fenced at now, and only while no guest holds it, so any guest
+/// that opens it later cuts the copy's writes off.
 /// </summary>
 [MessagePackObject]
 public sealed record OpenLvForGuest(
     [property: Key(0)] string Lv,
     [property: Key(1)] string VmId,
     [property: Key(2)] long Generation,
-    [property: Key(3)] string Host) : ITernWireMessage;
+    [property: Key(3)] string Host,
+    [property: Key(4)] bool AtCurrentFence = false) : ITernWireMessage;
 
-/// <summary>The LV (VG/LV) is the guest's: its id, its VG's metadata, and the extent servers to reach its PVs through.</summary>
+/// <summary>The LV (VG/LV) is the guest's: its id, its VG's metadata, the extent servers to reach its PVs through, and (for an open at the current fence) the generation to write as.</summary>
 [MessagePackObject]
 public sealed record LvGranted(
     [property: Key(0)] string Lv,
     [property: Key(1)] Guid LvId,
     [property: Key(2)] byte[] MetadataJson,
-    [property: Key(3)] IReadOnlyList<ExtentServerInfo> Servers) : ITernWireMessage;
+    [property: Key(3)] IReadOnlyList<ExtentServerInfo> Servers,
+    [property: Key(4)] long? Generation = null) : ITernWireMessage;
 
 /// <summary>The guest closed its disk (generation <see cref="Generation"/> of VM <see cref="VmId"/>).</summary>
 [MessagePackObject]

@@ -23,6 +23,16 @@ public abstract class BlockDeviceBackend : IBlockBackend
         Id = id;
     }
 
+    /// <summary>
+    /// Whether a write that mapped a chunk of a thin pool or snapshot store (a thin volume's first
+    /// write to it, an origin's first write to a block it shares with a snapshot) commits the
+    /// mapping before it completes (one flush per newly mapped chunk). Without it the mapping
+    /// lives only in this process until the guest flushes, which is enough for one host; a
+    /// cluster guest's next generation may open the volume elsewhere before this one lets go (a
+    /// live migration's target) and must see every write the guest saw complete.
+    /// </summary>
+    protected bool CommitNewMappings { get; set; }
+
     /// <summary>The last I/O error, for reports (null: none).</summary>
     public string? LastError { get; private set; }
 
@@ -68,6 +78,8 @@ public abstract class BlockDeviceBackend : IBlockBackend
         {
             data.CopyTo(buffer);
             Wait(_device.WriteAsync(offset, buffer.AsMemory(0, data.Length)));
+            if (CommitNewMappings && _device is ThinVolume { HasUncommittedMappings: true })
+                Wait(_device.FlushAsync());
             return true;
         }
         catch (Exception e) when (e is IOException or StorageException)

@@ -1,30 +1,35 @@
-// A cluster LV as a guest's virtio-blk backend (the shared BlockDeviceBackend adapter), over the
-// LV opened through this node's own VG view. Writes carry the
-// guest's WriterId, so extent servers refuse them once a newer generation has fenced the LV.
+// A cluster volume as a guest's virtio-blk backend (the shared BlockDeviceBackend adapter), over
+// the volume opened through this node's own VG view: an LV, or a thin volume, a snapshot or an LV
+// with snapshots served through its pool. Writes carry the guest's generation, so extent servers
+// refuse them once a newer generation has fenced the volume's LVs.
 using Tern.Storage;
 using Tern.Storage.Format;
 
 namespace Tern.Cluster.Storage;
 
-/// <summary>An LV open as the disk of one VM generation on this node.</summary>
+/// <summary>A volume open as the disk of one VM generation on this node.</summary>
 public sealed class GuestDisk : BlockDeviceBackend, IAsyncDisposable
 {
     private readonly StorageAgent _agent;
     private readonly Dictionary<Guid, PhysicalVolume> _pvs;
     private int _disposed;
 
-    internal GuestDisk(StorageAgent agent, string lv, string vmId, long generation, VolumeGroup view, LogicalVolume volume,
+    internal GuestDisk(StorageAgent agent, string lv, string vmId, long generation, VolumeGroup view, IBlockDevice device, Guid volumeId,
         Dictionary<Guid, PhysicalVolume> pvs, IReadOnlyDictionary<string, Protocol.ExtentServerInfo> servers)
-        : base(volume, lv[(lv.IndexOf('/', StringComparison.Ordinal) + 1)..])
+        : base(device, lv[(lv.IndexOf('/', StringComparison.Ordinal) + 1)..])
     {
         _agent = agent;
         Lv = lv;
         VmId = vmId;
         Generation = generation;
         View = view;
-        Volume = volume;
+        Device = device;
+        VolumeId = volumeId;
         _pvs = pvs;
         Servers = servers;
+        // The next generation elsewhere (a live migration's target opens the volume while the
+        // source may still hold it) must see every write the guest saw complete.
+        CommitNewMappings = true;
     }
 
     /// <summary>The LV as VG/LV.</summary>
@@ -39,48 +44,70 @@ public sealed class GuestDisk : BlockDeviceBackend, IAsyncDisposable
     /// <summary>This node's view of the LV's VG.</summary>
     public VolumeGroup View { get; }
 
-    /// <summary>The opened LV.</summary>
-    public LogicalVolume Volume { get; }
+    /// <summary>
+    /// The opened volume: the LV itself, or, for a thin volume, a snapshot or an LV with
+    /// snapshots, the device its pool serves it through.
+    /// </summary>
+    public IBlockDevice Device { get; }
+
+    /// <summary>The id of the LV, thin volume or snapshot.</summary>
+    public Guid VolumeId { get; }
 
     internal IReadOnlyDictionary<string, Protocol.ExtentServerInfo> Servers { get; }
 
-    // Extents the LV gained in `md` get their tags re-read (the coordinator reset them before it
-    // committed) and PVs not opened yet are opened, before the view maps through the new version.
+    /// <summary>The names of the LVs whose extents hold the volume's blocks and mappings, in the view's current metadata.</summary>
+    public IReadOnlySet<string> BackingLvNames()
+    {
+        var md = View.Metadata;
+        string name = VolumeGroup.VolumeName(md, VolumeId) ?? "";
+        var ids = VolumeGroup.BackingLvs(md, name) ?? [];
+        return md.Lvs.Where(l => ids.Contains(l.Id)).Select(l => l.Name).ToHashSet();
+    }
+
+    // Extents the volume's LVs gained in `md` get their tags re-read (the coordinator reset them
+    // before it committed) and PVs not opened yet are opened, before the view maps through the new version.
     internal async Task AdoptAsync(VgMetadata md, CancellationToken ct)
     {
-        var mine = md.Lvs.FirstOrDefault(l => l.Id == Volume.Entry.Id);
-        var before = View.Metadata.Lvs.FirstOrDefault(l => l.Id == Volume.Entry.Id);
-        if (mine is not null)
-        {
-            var old = (before?.Segments ?? []).SelectMany(s => s.Areas.Select(a => (a.Pv, a.StartExtent, s.ExtentsPerArea))).ToHashSet();
-            foreach (var seg in mine.Segments)
-            {
-                foreach (var a in seg.Areas)
-                {
-                    if (old.Contains((a.Pv, a.StartExtent, seg.ExtentsPerArea)))
-                        continue;
-                    if (!_pvs.TryGetValue(a.Pv, out var pv))
-                    {
-                        if (await _agent.OpenForAsync(this, md, a.Pv, ct).ConfigureAwait(false) is not { } opened)
-                            continue;
-                        _pvs[a.Pv] = pv = opened;
-                        View.AttachPv(pv);
-                        continue; // freshly opened: its tags are current
-                    }
-                    await pv.ReloadTagsAsync(a.StartExtent * md.ExtentSize, seg.ExtentsPerArea * md.ExtentSize, ct).ConfigureAwait(false);
-                }
-            }
-        }
+        string name = VolumeGroup.VolumeName(View.Metadata, VolumeId) ?? "";
+        var ids = (VolumeGroup.BackingLvs(View.Metadata, name) ?? []).Union(VolumeGroup.BackingLvs(md, name) ?? []).ToList();
+        foreach (var id in ids)
+            await AdoptExtentsAsync(md, id, ct).ConfigureAwait(false);
         View.Adopt(md);
     }
 
-    /// <summary>Flushes, closes the LV and its PVs, and tells the coordinator the VM no longer holds it.</summary>
+    private async Task AdoptExtentsAsync(VgMetadata md, Guid id, CancellationToken ct)
+    {
+        var mine = md.Lvs.FirstOrDefault(l => l.Id == id);
+        var before = View.Metadata.Lvs.FirstOrDefault(l => l.Id == id);
+        if (mine is null)
+            return;
+        var old = (before?.Segments ?? []).SelectMany(s => s.Areas.Select(a => (a.Pv, a.StartExtent, s.ExtentsPerArea))).ToHashSet();
+        foreach (var seg in mine.Segments)
+        {
+            foreach (var a in seg.Areas)
+            {
+                if (old.Contains((a.Pv, a.StartExtent, seg.ExtentsPerArea)))
+                    continue;
+                if (!_pvs.TryGetValue(a.Pv, out var pv))
+                {
+                    if (await _agent.OpenForAsync(this, md, a.Pv, ct).ConfigureAwait(false) is not { } opened)
+                        continue;
+                    _pvs[a.Pv] = pv = opened;
+                    View.AttachPv(pv);
+                    continue; // freshly opened: its tags are current
+                }
+                await pv.ReloadTagsAsync(a.StartExtent * md.ExtentSize, seg.ExtentsPerArea * md.ExtentSize, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Flushes, closes the volume and its PVs, and tells the coordinator the VM no longer holds it.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         await FlushForCloseAsync().ConfigureAwait(false);
-        Volume.Dispose();
+        (Device as IDisposable)?.Dispose();
         View.Dispose();
         foreach (var pv in _pvs.Values)
             pv.Dispose();

@@ -65,8 +65,8 @@ public sealed class StorageAgent : IAsyncDisposable
         {
             foreach (var disk in Disks)
             {
-                string name = disk.Volume.Entry.Name;
-                outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, n => n == name, ct: ct).ConfigureAwait(false));
+                var names = disk.BackingLvNames();
+                outcomes.AddRange(await Maintenance.RunOnceAsync(disk.View, names.Contains, ct: ct).ConfigureAwait(false));
             }
         }
         finally
@@ -89,7 +89,7 @@ public sealed class StorageAgent : IAsyncDisposable
         var disk = Disks.FirstOrDefault(d => d.Lv == lv);
         if (disk is null)
             return new StorageVerbResult(2, "", $"tern lv repair: {lv} is not open on {_local.Host} any more; run the repair again\n");
-        string name = disk.Volume.Entry.Name;
+        string name = VolumeGroup.VolumeName(disk.View.Metadata, disk.VolumeId) ?? lv[(lv.IndexOf('/', StringComparison.Ordinal) + 1)..];
         await _maintaining.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -138,24 +138,36 @@ public sealed class StorageAgent : IAsyncDisposable
     /// <see cref="StorageException"/> with the coordinator's reason when it refuses (a newer
     /// generation holds the LV, another VM uses it, no copy of some extent is reachable).
     /// </summary>
-    public async Task<GuestDisk> OpenGuestDiskAsync(string lv, string vmId, long generation, CancellationToken ct = default)
+    public Task<GuestDisk> OpenGuestDiskAsync(string lv, string vmId, long generation, CancellationToken ct = default) =>
+        OpenAsync(lv, vmId, generation, atCurrentFence: false, ct);
+
+    /// <summary>
+    /// Opens LV <paramref name="lv"/> for a copy through the API (`lv copy` on a cluster) as
+    /// <paramref name="holder"/>: refused while a guest holds it; its writes carry the generation
+    /// the LV is fenced at now, so a guest that opens it later cuts them off.
+    /// </summary>
+    public Task<GuestDisk> OpenForCopyAsync(string lv, string holder, CancellationToken ct = default) =>
+        OpenAsync(lv, holder, 0, atCurrentFence: true, ct);
+
+    private async Task<GuestDisk> OpenAsync(string lv, string vmId, long generation, bool atCurrentFence, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(lv);
         string name = lv.StartsWith("lv:", StringComparison.Ordinal) ? lv[3..] : lv;
-        var reply = await AskCoordinatorAsync(new OpenLvForGuest(name, vmId, generation, _local.Host), ct).ConfigureAwait(false);
+        var reply = await AskCoordinatorAsync(new OpenLvForGuest(name, vmId, generation, _local.Host, atCurrentFence), ct).ConfigureAwait(false);
         var granted = reply switch
         {
             LvGranted g => g,
             StorageRefused r => throw new StorageException(r.Reason),
             _ => throw new StorageException($"the storage coordinator answered {reply.GetType().Name} to an open of {name}"),
         };
+        generation = granted.Generation ?? generation;
         var md = VgMetadataJson.Deserialize(granted.MetadataJson);
         var servers = granted.Servers.ToDictionary(s => s.Host);
         var pvs = new Dictionary<Guid, PhysicalVolume>();
         VolumeGroup? view = null;
         try
         {
-            var entry = md.Lvs.First(l => l.Id == granted.LvId);
+            string volumeName = VolumeGroup.VolumeName(md, granted.LvId) ?? throw new StorageException($"the storage coordinator granted {name}, which its metadata does not hold");
             // Every PV of the VG, not only the LV's: a repair rebuilds a lost leg on another one.
             foreach (var id in md.Pvs.Select(p => p.Id))
             {
@@ -163,9 +175,13 @@ public sealed class StorageAgent : IAsyncDisposable
                     pvs[id] = pv;
             }
             view = VolumeGroup.OpenView(md, pvs, new CoordinatorCommitter(this, md.Name));
-            var volume = view.OpenLv(entry.Name);
-            volume.Writer = new WriterId(granted.LvId, generation);
-            var disk = new GuestDisk(this, name, vmId, generation, view, volume, pvs, servers);
+            // Every LV the view opens writes as this generation: the LV itself, and the data,
+            // mappings and base of a thin pool or snapshot store the volume is served through.
+            view.WriterGeneration = generation;
+            var device = await view.OpenDeviceAsync(volumeName, ct).ConfigureAwait(false);
+            if (device is LogicalVolume plain)
+                plain.Writer = new WriterId(granted.LvId, generation);
+            var disk = new GuestDisk(this, name, vmId, generation, view, device, granted.LvId, pvs, servers);
             lock (_disks)
                 _disks.Add(disk);
             return disk;

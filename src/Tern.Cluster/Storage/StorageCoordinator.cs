@@ -67,7 +67,11 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         public List<IActorRef> Waiters { get; } = [];
     }
 
-    private sealed record GuestOpen(string Lv, Guid LvId, string VmId, long Generation, string Host);
+    private sealed record GuestOpen(string Lv, Guid LvId, string VmId, long Generation, string Host, IReadOnlyList<Guid> Backing);
+
+    // Thin pools (and snapshot stores) whose data LV a guest holds, with the reason the
+    // coordinator's own VGs refuse to open them; read by verbs off the actor's thread.
+    private IReadOnlyDictionary<Guid, string> _heldPools = new Dictionary<Guid, string>();
 
     /// <summary>Creates the coordinator on the node of <paramref name="local"/>.</summary>
     public StorageCoordinator(NodeStorage local, StorageVerbRunner? verbs, StorageCoordinatorOptions options)
@@ -163,7 +167,10 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         Receive<CloseLvForGuest>(c =>
         {
             if (_opens.Values.FirstOrDefault(o => o.Lv == c.Lv && o.VmId == c.VmId && o.Generation == c.Generation) is { } open)
+            {
                 _opens.Remove(open.LvId);
+                PublishHeldPools();
+            }
             Sender.Tell(new LvClosed(c.Lv));
         });
         Receive<GetExtentServer>(_ => Sender.Tell(new StorageRefused("ask a node's extent server, not the coordinator")));
@@ -306,14 +313,16 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
                 failure: e => new VerbDone(new StorageVerbResult(1, "", $"tern lv repair: {e.GetBaseException().Message}\n"), replyTo, verb.RequestId));
             return;
         }
-        if (GuestUse.Refusal(verb.Args, _opens.Values.Select(o => (o.Lv, o.LvId, o.VmId, o.Host)).ToList(), _pool!) is { } reason)
+        if (GuestUse.Refusal(verb.Args, _opens.Values.SelectMany(o => o.Backing.Append(o.LvId).Distinct().Select(id => (o.Lv, id, o.VmId, o.Host))).ToList(), _pool!) is { } reason)
         {
             Answer(verb, replyTo, new StorageVerbResult(2, "", reason + "\n"));
             RunNextVerb();
             return;
         }
         StartRunning(verb);
-        var busy = _opens.Keys.ToHashSet();
+        var busy = _opens.Values.SelectMany(o => o.Backing).ToHashSet();
+        foreach (var vg in _pool!.OpenVgs)
+            vg.ThinPoolGuard = PoolGuard;
         var pool = _pool!;
         var runner = _verbs;
         RunVerbAsync(runner, pool, verb.Args, busy).PipeTo(Self,
@@ -512,16 +521,20 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
         var vg = await _pool!.OpenVgAsync(o.Lv[..slash]).ConfigureAwait(true);
         var md = vg.Metadata;
         string lvName = o.Lv[(slash + 1)..];
-        var entry = md.FindLv(lvName);
-        if (entry is null)
+        // A guest disk is any volume: an LV (with its snapshot store, if it has snapshots), a thin
+        // volume or a snapshot (with its pool's data and mapping LVs). All of them are held,
+        // fenced and checked for reachability together.
+        if (VolumeGroup.VolumeId(md, lvName) is not { } volumeId || VolumeGroup.BackingLvs(md, lvName) is not { } backing)
         {
-            return md.FindThin(lvName) is not null || md.FindPool(lvName) is not null
-                ? new StorageRefused($"{o.Lv} is a thin volume or pool; cluster guest disks are linear, striped or mirrored LVs")
+            return md.FindPool(lvName) is not null
+                ? new StorageRefused($"{o.Lv} is a thin pool, not a volume; give the guest a thin volume of it")
                 : new StorageRefused($"logical volume {o.Lv} not found");
         }
-        if (md.FindStore(entry.Id) is not null || md.ThinPools?.Any(p => p.DataLv == entry.Id || p.MetaLv == entry.Id) == true)
-            return new StorageRefused($"{o.Lv} has snapshots or belongs to a thin pool; cluster guest disks are plain linear, striped or mirrored LVs");
-        _opens.TryGetValue(entry.Id, out var held);
+        if (md.ThinPools?.FirstOrDefault(p => p.DataLv == volumeId || p.MetaLv == volumeId) is { } owner)
+            return new StorageRefused($"{o.Lv} is the data or metadata of thin pool {owner.Name}; give the guest a thin volume of it");
+        _opens.TryGetValue(volumeId, out var held);
+        if (o.AtCurrentFence)
+            return await GrantAtCurrentFenceAsync(o, vg, volumeId, backing, held).ConfigureAwait(true);
         if (held is not null)
         {
             if (held.VmId != o.VmId)
@@ -529,51 +542,142 @@ public sealed class StorageCoordinator : ReceiveActor, IWithTimers, IWithStash
             if (held.Generation > o.Generation)
                 return new StorageRefused($"{o.Lv} is held by generation {held.Generation} of VM {o.VmId}; generation {o.Generation} is stale");
         }
+        // Volumes that share a pool share its mapping journal, which has one writer: one VM at a time.
+        if (_opens.Values.FirstOrDefault(x => x.LvId != volumeId && x.Backing.Intersect(backing).Any()) is { } sharer)
+        {
+            if (sharer.VmId != o.VmId)
+                return new StorageRefused($"{o.Lv} shares its thin pool or snapshot store with {sharer.Lv}, in use by VM {sharer.VmId} (generation {sharer.Generation} on {sharer.Host}); volumes of one pool are the disks of one VM at a time");
+            if (sharer.Generation > o.Generation)
+                return new StorageRefused($"{o.Lv} shares its pool with {sharer.Lv}, held by generation {sharer.Generation} of VM {o.VmId}; generation {o.Generation} is stale");
+        }
         if (held is not null && held.VmId == o.VmId && held.Generation == o.Generation)
-            return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(md), [.. _servers.Values]); // a reminder: fenced already
-        if (Unreachable(vg, entry) is { } missing)
-            return new StorageRefused($"{o.Lv}: no reachable copy of {missing}");
+            return new LvGranted(o.Lv, volumeId, VgMetadataJson.Serialize(md), [.. _servers.Values]); // a reminder: fenced already
+        foreach (var id in backing)
+        {
+            if (md.Lvs.FirstOrDefault(l => l.Id == id) is { } part && Unreachable(vg, part) is { } lost)
+                return new StorageRefused($"{o.Lv}: no reachable copy of {lost}");
+        }
 
         // Fence first: from here on no older generation can write on any reachable server.
-        // Members the failure detector has given up on are skipped: asking them only blocks the coordinator.
-        // Removed members (a downed host's servers stay listed until it returns) are skipped too.
-        var state = Akka.Cluster.Cluster.Get(_system).State;
-        var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
-        var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet();
-        var fences = await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
-        {
-            try
-            {
-                return await _system.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(entry.Id, o.Generation), AskTimeout).ConfigureAwait(true);
-            }
-            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
-            {
-                return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
-            }
-        })).ConfigureAwait(true);
+        // Every LV the guest's writes reach is fenced.
+        var fences = new List<LvFenced?>();
+        foreach (var id in backing)
+            fences.AddRange(await FenceAsync(id, o.Generation).ConfigureAwait(true));
         if (fences.OfType<LvFenced>().FirstOrDefault(f => f.Generation > o.Generation) is { } newer)
             return new StorageRefused($"{o.Lv} is fenced at generation {newer.Generation} on {newer.Host}; generation {o.Generation} of VM {o.VmId} is stale");
 
         // The previous generation's host was lost (downed, removed, unreachable): its writer may
         // have reached some legs and not others after its last write intent, and it may still
         // write the legs on its own host, where no fence could be raised. Trust one leg off that
-        // host and resync the others wholly, before the new generation reads anything.
-        if (held is not null && held.VmId == o.VmId && held.Generation < o.Generation && HostLost(held.Host, members, unreachable))
+        // host and resync the others wholly, before the new generation reads anything: on every
+        // mirrored LV the volume's writes reach (with a snapshot store, its data and mappings too).
+        var (members, unreachable) = MemberView();
+        var previous = held ?? _opens.Values.FirstOrDefault(x => x.LvId != volumeId && x.VmId == o.VmId && x.Backing.Intersect(backing).Any());
+        if (previous is not null && previous.VmId == o.VmId && previous.Generation < o.Generation && HostLost(previous.Host, members, unreachable))
         {
-            int marked = await vg.MarkLegsStaleOnHostAsync(lvName, held.Host).ConfigureAwait(true);
-            if (marked > 0)
+            foreach (var part in vg.Metadata.Lvs.Where(l => backing.Contains(l.Id) && l.Segments.Any(g => g.Type == SegmentType.Mirror)).Select(l => l.Name).ToList())
             {
-                _log.Warning("storage coordinator: {0}: the host {1} of generation {2} was lost; {3} leg(s) distrusted until resynced", o.Lv, held.Host, held.Generation, marked);
-                PublishChanges();
+                int marked = await vg.MarkLegsStaleOnHostAsync(part, previous.Host).ConfigureAwait(true);
+                if (marked > 0)
+                {
+                    _log.Warning("storage coordinator: {0}: the host {1} of generation {2} was lost; {3} leg(s) of {4} distrusted until resynced", o.Lv, previous.Host, previous.Generation, marked, part);
+                    PublishChanges();
+                }
             }
         }
-        _opens[entry.Id] = new GuestOpen(o.Lv, entry.Id, o.VmId, o.Generation, o.Host);
-        return new LvGranted(o.Lv, entry.Id, VgMetadataJson.Serialize(vg.Metadata), [.. _servers.Values]);
+        // A sharer of the pool of an older generation of this VM gives way (its writes are fenced now).
+        foreach (var old in _opens.Values.Where(x => x.LvId != volumeId && x.VmId == o.VmId && x.Backing.Intersect(backing).Any()).ToList())
+            _opens.Remove(old.LvId);
+        _opens[volumeId] = new GuestOpen(o.Lv, volumeId, o.VmId, o.Generation, o.Host, backing);
+        PublishHeldPools();
+        // The coordinator's own run-time state of the pool is stale from now on: dropped, and it
+        // opens the pool only after the guest closes it (ThinPoolGuard), reading its journal again.
+        foreach (var pool in (md.ThinPools ?? []).Where(p => backing.Contains(p.DataLv)))
+            await vg.ForgetThinPoolAsync(pool.Id).ConfigureAwait(true);
+        return new LvGranted(o.Lv, volumeId, VgMetadataJson.Serialize(vg.Metadata), [.. _servers.Values]);
+    }
+
+    // The addresses of the members that are up (or joining), and of those unreachable.
+    private (HashSet<string> Members, HashSet<string> Unreachable) MemberView()
+    {
+        var state = Akka.Cluster.Cluster.Get(_system).State;
+        return (state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining).Select(m => m.Address.ToString()).ToHashSet(),
+            state.Unreachable.Select(m => m.Address.ToString()).ToHashSet());
+    }
+
+    // Raises the LV's fence to `generation` on every reachable extent server (0 raises nothing and
+    // reads the fences). Members the failure detector has given up on are skipped: asking them only
+    // blocks the coordinator. Removed members (a downed host's servers stay listed until it
+    // returns) are skipped too.
+    private async Task<LvFenced?[]> FenceAsync(Guid lvId, long generation)
+    {
+        var (members, unreachable) = MemberView();
+        return await Task.WhenAll(_servers.Values.Where(s => members.Contains(s.Address) && !unreachable.Contains(s.Address)).Select(async s =>
+        {
+            try
+            {
+                return await _system.ActorSelection(ExtentServerActor.PathOf(s.Address)).Ask<LvFenced>(new FenceLv(lvId, generation), AskTimeout).ConfigureAwait(true);
+            }
+            catch (Exception e) when (e is AskTimeoutException or ActorNotFoundException or TaskCanceledException)
+            {
+                return null; // unreachable: it refuses nothing, but it holds nothing the guest reaches either
+            }
+        })).ConfigureAwait(true);
+    }
+
+    // `lv copy` through the API: the LV is granted only while no guest holds it, at the generation
+    // it is fenced at now (no raise), so the copy's writes are admitted until a guest opens the
+    // LV, which raises the fence past it and cuts the copy off.
+    private async Task<object> GrantAtCurrentFenceAsync(OpenLvForGuest o, VolumeGroup vg, Guid volumeId, IReadOnlyList<Guid> backing, GuestOpen? held)
+    {
+        var md = vg.Metadata;
+        if (held is not null)
+        {
+            return held.VmId == o.VmId && held.Host == o.Host
+                ? new LvGranted(o.Lv, volumeId, VgMetadataJson.Serialize(md), [.. _servers.Values], held.Generation)
+                : new StorageRefused($"{o.Lv} is in use by VM {held.VmId} (generation {held.Generation} on {held.Host}); stop it first");
+        }
+        if (_opens.Values.FirstOrDefault(x => x.Backing.Intersect(backing).Any()) is { } sharer)
+            return new StorageRefused($"{o.Lv} shares its thin pool or snapshot store with {sharer.Lv}, in use by VM {sharer.VmId} (generation {sharer.Generation} on {sharer.Host}); stop it first");
+        foreach (var id in backing)
+        {
+            if (md.Lvs.FirstOrDefault(l => l.Id == id) is { } part && Unreachable(vg, part) is { } missing)
+                return new StorageRefused($"{o.Lv}: no reachable copy of {missing}");
+        }
+        // The copy writes every LV the volume's writes reach as one generation: the highest fence
+        // among them (writes at it are admitted on all; a guest's open raises them past it).
+        var fences = new List<LvFenced?>();
+        foreach (var id in backing)
+            fences.AddRange(await FenceAsync(id, 0).ConfigureAwait(true));
+        long generation = fences.OfType<LvFenced>().Select(f => f.Generation).DefaultIfEmpty(0).Max();
+        _opens[volumeId] = new GuestOpen(o.Lv, volumeId, o.VmId, generation, o.Host, backing);
+        PublishHeldPools();
+        foreach (var pool in (md.ThinPools ?? []).Where(p => backing.Contains(p.DataLv)))
+            await vg.ForgetThinPoolAsync(pool.Id).ConfigureAwait(true);
+        return new LvGranted(o.Lv, volumeId, VgMetadataJson.Serialize(md), [.. _servers.Values], generation);
     }
 
     // Whether the node named `host` is out of the cluster or unreachable (a host never discovered counts as lost).
     private bool HostLost(string host, HashSet<string> members, HashSet<string> unreachable) =>
         !_servers.TryGetValue(host, out var server) || !members.Contains(server.Address) || unreachable.Contains(server.Address);
+
+    private void PublishHeldPools()
+    {
+        var held = new Dictionary<Guid, string>();
+        foreach (var o in _opens.Values)
+        {
+            foreach (var vg in _pool!.OpenVgs)
+            {
+                foreach (var p in (vg.Metadata.ThinPools ?? []).Where(p => o.Backing.Contains(p.DataLv)))
+                    held[p.Id] = $"thin pool {vg.Name}/{p.Name} is written by VM {o.VmId} on {o.Host} (disk {o.Lv}); stop the VM first";
+            }
+        }
+        Volatile.Write(ref _heldPools, held);
+        foreach (var vg in _pool!.OpenVgs)
+            vg.ThinPoolGuard = PoolGuard;
+    }
+
+    private string? PoolGuard(Guid pool) => Volatile.Read(ref _heldPools).GetValueOrDefault(pool);
 
     // The first run of extents that has no copy on a working PV, or null.
     private static string? Unreachable(VolumeGroup vg, LvEntry lv)

@@ -42,8 +42,14 @@ internal static class BlockCrc
     // (x^2111 mod P, x^2047 mod P) in every 128-bit lane: folds an accumulator forward by one row.
     private static readonly Vector512<ulong> RowFold = Wide ? Vector512.Create(FoldBy(2048)) : default;
 
-    // Folds lane p (0..14) of the last row onto lane 15: by (15 - p) * 128 bits.
-    private static readonly Vector128<ulong>[] LaneFold = Wide ? [.. Enumerable.Range(0, 15).Select(p => FoldBy((15 - p) * 128))] : [];
+    // Fold a whole 512-bit accumulator forward by 3, 2 and 1 vectors, onto the last one.
+    private static readonly Vector512<ulong> Fold1536 = Wide ? Vector512.Create(FoldBy(1536)) : default;
+    private static readonly Vector512<ulong> Fold1024 = Wide ? Vector512.Create(FoldBy(1024)) : default;
+    private static readonly Vector512<ulong> Fold512 = Wide ? Vector512.Create(FoldBy(512)) : default;
+
+    // Folds lanes 0, 1, 2 of the last vector onto lane 3 (by 384, 256, 128 bits); lane 3's own
+    // constants are zero, so its product vanishes and the lane itself is added apart.
+    private static readonly Vector512<ulong> LastLanes = Wide ? Vector512.Create(Vector256.Create(FoldBy(384), FoldBy(256)), Vector256.Create(FoldBy(128), Vector128<ulong>.Zero)) : default;
 
     // The register 4096 zero bytes leave from the preset 0xFFFFFFFF.
     private static readonly uint Preset = Sse42.X64.IsSupported ? AfterZeros(0xFFFF_FFFF, Block) : 0;
@@ -96,15 +102,12 @@ internal static class BlockCrc
             a2 = Fold(a2, k) ^ Vector512.LoadUnsafe(ref p, row + 16);
             a3 = Fold(a3, k) ^ Vector512.LoadUnsafe(ref p, row + 24);
         }
-        Span<Vector128<ulong>> lanes = stackalloc Vector128<ulong>[16];
-        var all = MemoryMarshal.Cast<Vector128<ulong>, Vector512<ulong>>(lanes);
-        all[0] = a0;
-        all[1] = a1;
-        all[2] = a2;
-        all[3] = a3;
-        var x = lanes[15];
-        for (int i = 0; i < 15; i++)
-            x ^= Pclmulqdq.CarrylessMultiply(lanes[i], LaneFold[i], 0x00) ^ Pclmulqdq.CarrylessMultiply(lanes[i], LaneFold[i], 0x11);
+        // The four accumulators onto the last (lanes 0..11 forward by 1536, 1024, 512 bits),
+        // then its lanes 12..14 onto lane 15 by 384, 256, 128 bits, all independent products.
+        var b = a3 ^ Fold(a0, Fold1536) ^ Fold(a1, Fold1024) ^ Fold(a2, Fold512);
+        var t = Fold(b, LastLanes);
+        var half = t.GetLower() ^ t.GetUpper();
+        var x = half.GetLower() ^ half.GetUpper() ^ b.GetUpper().GetUpper();
         ulong s = Sse42.X64.Crc32(Sse42.X64.Crc32(0UL, x.GetElement(0)), x.GetElement(1));
         return ~((uint)s ^ Preset);
     }

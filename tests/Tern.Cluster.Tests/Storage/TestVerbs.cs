@@ -42,6 +42,19 @@ internal static class TestVerbs
                 case "lv create":
                     {
                         var (g, lv) = await LvAsync(pool, args[2], ct);
+                        long bytes = long.Parse(Opt("--size"), System.Globalization.CultureInfo.InvariantCulture);
+                        if (Opt("--type", "") == "thin-pool")
+                        {
+                            await g.CreateThinPoolAsync(lv, bytes, ct: ct);
+                            await stdout.WriteLineAsync($"created thin pool {args[2]}");
+                            return 0;
+                        }
+                        if (Opt("--thin-pool", "") is { Length: > 0 } thinPool)
+                        {
+                            await g.CreateThinAsync(lv, thinPool, bytes, ct);
+                            await stdout.WriteLineAsync($"created thin volume {args[2]}");
+                            return 0;
+                        }
                         var layout = Opt("--type", "linear") == "mirror" ? new LvLayout(SegmentType.Mirror, int.Parse(Opt("--mirrors", "2"), System.Globalization.CultureInfo.InvariantCulture)) : LvLayout.Linear;
                         await g.CreateLvAsync(lv, long.Parse(Opt("--size"), System.Globalization.CultureInfo.InvariantCulture), layout, ct);
                         await stdout.WriteLineAsync($"created {args[2]}");
@@ -60,12 +73,26 @@ internal static class TestVerbs
                         await g.RemoveLvAsync(lv, ct);
                         return 0;
                     }
+                case "lv snapshot":
+                    {
+                        var (g, lv) = await LvAsync(pool, args[2], ct);
+                        var snap = await g.SnapshotAsync(lv, Opt("--name"), storeBytes: null, ct);
+                        await stdout.WriteLineAsync($"created snapshot {g.Name}/{snap.Name} of {lv}");
+                        return 0;
+                    }
                 case "lv list":
                     foreach (string n in pool.VgNames)
                     {
                         var g = await pool.OpenVgAsync(n, ct);
                         foreach (var l in g.Metadata.Lvs)
                             await stdout.WriteLineAsync($"{n}/{l.Name} {l.Extents * g.Metadata.ExtentSize} {string.Join(',', l.Segments.SelectMany(s => s.Areas).Select(a => g.Metadata.Pvs.First(p => p.Id == a.Pv).Host))}");
+                        foreach (var t in g.Metadata.Thins ?? [])
+                        {
+                            // As the CLI: a pool a guest holds is not opened here; its usage is unknown.
+                            var tp = g.Metadata.ThinPools!.First(p => p.Id == t.Pool);
+                            string used = g.ThinPoolHeld(tp.Id) is not null ? "-" : $"{(await g.OpenThinPoolAsync(tp.Name, ct)).MappedChunks(t.DeviceId)}";
+                            await stdout.WriteLineAsync($"{n}/{t.Name} {t.Size} thin {tp.Name} chunks={used}");
+                        }
                     }
                     return 0;
                 default:
