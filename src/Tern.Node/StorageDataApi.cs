@@ -39,10 +39,10 @@ public static class StorageDataApi
             {
                 long at = offset ?? 0;
                 long n = length ?? 0;
-                if (at < 0 || n < 0 || n > MaxChunk || at > disk.Volume.Length - n)
-                    return Error($"offset {at} and length {n} are outside {vg}/{lv} ({disk.Volume.Length} bytes) or over {MaxChunk} bytes", 400);
+                if (at < 0 || n < 0 || n > MaxChunk || at > disk.Device.Length - n)
+                    return Error($"offset {at} and length {n} are outside {vg}/{lv} ({disk.Device.Length} bytes) or over {MaxChunk} bytes", 400);
                 var data = new byte[n];
-                await disk.Volume.ReadAsync(at, data, http.RequestAborted);
+                await disk.Device.ReadAsync(at, data, http.RequestAborted);
                 return Results.Bytes(data, "application/octet-stream");
             }));
         api.MapPut("/storage/lvs/{vg}/{lv}/data", (string vg, string lv, long? offset, HttpContext http, ActorSystem system) =>
@@ -52,10 +52,10 @@ public static class StorageDataApi
                 var data = await ReadBodyAsync(http);
                 if (data is null)
                     return Error($"a body of at most {MaxChunk} bytes is required", 400);
-                if (at < 0 || at > disk.Volume.Length - data.Length)
-                    return Error($"{data.Length} bytes at offset {at} do not fit in {vg}/{lv} ({disk.Volume.Length} bytes)", 400);
-                await disk.Volume.WriteAsync(at, data, http.RequestAborted);
-                await disk.Volume.FlushAsync(http.RequestAborted);
+                if (at < 0 || at > disk.Device.Length - data.Length)
+                    return Error($"{data.Length} bytes at offset {at} do not fit in {vg}/{lv} ({disk.Device.Length} bytes)", 400);
+                await disk.Device.WriteAsync(at, data, http.RequestAborted);
+                await disk.Device.FlushAsync(http.RequestAborted);
                 return Results.Json(new { written = data.Length });
             }));
         api.MapDelete("/storage/lvs/{vg}/{lv}/data", async (string vg, string lv) =>
@@ -86,7 +86,7 @@ public static class StorageDataApi
         try
         {
             session.LastUse = DateTime.UtcNow;
-            http.Response.Headers[SizeHeader] = session.Disk.Volume.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            http.Response.Headers[SizeHeader] = session.Disk.Device.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return await action(session.Disk);
         }
         catch (StorageException e)
