@@ -53,6 +53,25 @@ public sealed partial class HaDiskProcessTests
         }
     }
 
+    // The first I/O error the node logged for generation `generation` of VM dv (bounded wait).
+    private static async Task<string> LoggedDiskErrorAsync(NodeProcess node, long generation)
+    {
+        string marker = $"of VM dv generation {generation}: I/O error: ";
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            string log = node.Log;
+            int at = log.IndexOf(marker, StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                int end = log.IndexOf('\n', at);
+                return log[at..(end < 0 ? log.Length : end)];
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"no I/O error of VM dv generation {generation} in the node's log:\n{log}");
+            await Task.Delay(100);
+        }
+    }
+
     private async Task<JsonElement> PartitionAsync(string api, string mode, params string[] peers)
     {
         var response = await _http.PostAsJsonAsync(api + "/api/debug/partition", new { peers, mode });
@@ -114,6 +133,12 @@ public sealed partial class HaDiskProcessTests
         }
         string oldText = await old.WaitForAsync(t => t.Contains("EIO seq=", StringComparison.Ordinal), "EIO in the first incarnation");
         Assert.True(LastAck(oldText) <= fencedAt, $"the first incarnation acknowledged {LastAck(oldText)} after the twin had booted on {fencedAt} records");
+
+        // The guest's EIO is the fence's refusal, not some other failure of its disk: node-3 logs
+        // the disk's error (with its causes) for the VM and generation.
+        string ioError = await LoggedDiskErrorAsync(_nodes[2], generation);
+        Assert.True(ioError.Contains($"refused: generation {restarted} owns it", StringComparison.Ordinal),
+            $"the first incarnation's disk failed for another reason than the fence: {ioError}\n{Logs()}");
         Assert.False(_nodes[2].HasExited, "node-3 should still run (cut off) until the heal");
 
         // The heal. The majority removed node-3 and quarantined it, so its traffic stays refused;

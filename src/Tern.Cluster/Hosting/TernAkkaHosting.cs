@@ -87,7 +87,7 @@ public static class TernAkkaHosting
         var agent = new StorageAgent(storage, registry.Get<StorageCoordinatorProxy>(), maintenance: new MirrorMaintenance(MirrorMaintenanceOptions.FromEnvironment()));
         StorageAgent.Register(system, agent);
         system.ActorOf(StorageAgentActor.Props(agent), StorageAgentActor.Name);
-        return new AgentGuestDisks(agent, registry.Get<StorageCoordinatorProxy>());
+        return new AgentGuestDisks(agent, registry.Get<StorageCoordinatorProxy>(), warn: line => system.Log.Warning("{0}", line));
     }
 
     // The extent server listens where remoting does (loopback by default, every interface for

@@ -11,9 +11,17 @@ using Tern.Storage;
 namespace Tern.Cluster.Storage;
 
 /// <summary><see cref="IGuestDisks"/> over a node's <see cref="StorageAgent"/>.</summary>
-public sealed class AgentGuestDisks(StorageAgent agent, IActorRef coordinator, TimeSpan? timeout = null) : IGuestDisks
+/// <remarks>
+/// With <paramref name="warn"/>, each opened disk's I/O errors are told to it (a line naming the
+/// VM, its generation and the LV, with the error's causes): what the guest only sees as EIO.
+/// </remarks>
+public sealed class AgentGuestDisks(StorageAgent agent, IActorRef coordinator, TimeSpan? timeout = null, Action<string>? warn = null) : IGuestDisks
 {
     private readonly TimeSpan _timeout = timeout ?? TimeSpan.FromSeconds(15);
+
+    // A guest that keeps retrying a dead disk must not flood the log: the first lines of each
+    // disk, and after that only one to say the rest are not logged.
+    internal const int LoggedErrorsPerDisk = 20;
 
     /// <inheritdoc/>
     public async Task<long> SizeAsync(string lv, CancellationToken ct)
@@ -45,7 +53,20 @@ public sealed class AgentGuestDisks(StorageAgent agent, IActorRef coordinator, T
     {
         try
         {
-            return await agent.OpenGuestDiskAsync(lv, vmId, generation, ct).ConfigureAwait(false);
+            var disk = await agent.OpenGuestDiskAsync(lv, vmId, generation, ct).ConfigureAwait(false);
+            if (warn is not null)
+            {
+                int logged = 0;
+                disk.ErrorReported = error =>
+                {
+                    int n = Interlocked.Increment(ref logged);
+                    if (n <= LoggedErrorsPerDisk)
+                        warn($"disk {lv} of VM {vmId} generation {generation}: I/O error: {error}");
+                    else if (n == LoggedErrorsPerDisk + 1)
+                        warn($"disk {lv} of VM {vmId} generation {generation}: more I/O errors, not logged");
+                };
+            }
+            return disk;
         }
         catch (StorageException e)
         {

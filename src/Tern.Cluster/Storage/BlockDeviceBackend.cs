@@ -36,6 +36,29 @@ public abstract class BlockDeviceBackend : IBlockBackend
     /// <summary>The last I/O error, for reports (null: none).</summary>
     public string? LastError { get; private set; }
 
+    /// <summary>
+    /// Told each failed request's error with its causes ("IOException: … ← IOException: …"), on
+    /// the thread that saw it (the machine's); for logs. Must not throw.
+    /// </summary>
+    public Action<string>? ErrorReported { get; set; }
+
+    // Keeps the error for reports and tells the listener, with the chain of causes: a mirror's
+    // "no copy is writable" says why in its inner exception (a refusal, a timeout).
+    private void Failed(Exception e)
+    {
+        LastError = e.Message;
+        if (ErrorReported is not { } listener)
+            return;
+        var text = new System.Text.StringBuilder();
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (text.Length > 0)
+                text.Append(" <- ");
+            text.Append(x.GetType().Name).Append(": ").Append(x.Message);
+        }
+        listener(text.ToString());
+    }
+
     /// <summary>The device's length in whole 512-byte sectors; read at each call, so a grown LV is seen at once.</summary>
     public long Length => _device.Length & ~511L;
 
@@ -59,7 +82,7 @@ public abstract class BlockDeviceBackend : IBlockBackend
         }
         catch (Exception e) when (e is IOException or StorageException)
         {
-            LastError = e.Message;
+            Failed(e);
             return false;
         }
         finally
@@ -84,7 +107,7 @@ public abstract class BlockDeviceBackend : IBlockBackend
         }
         catch (Exception e) when (e is IOException or StorageException)
         {
-            LastError = e.Message;
+            Failed(e);
             return false;
         }
         finally
@@ -103,7 +126,7 @@ public abstract class BlockDeviceBackend : IBlockBackend
         }
         catch (Exception e) when (e is IOException or StorageException)
         {
-            LastError = e.Message;
+            Failed(e);
             return false;
         }
     }
@@ -117,7 +140,7 @@ public abstract class BlockDeviceBackend : IBlockBackend
         }
         catch (Exception e) when (e is IOException or StorageException)
         {
-            LastError = e.Message;
+            Failed(e);
         }
     }
 
