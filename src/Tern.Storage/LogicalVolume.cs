@@ -466,8 +466,32 @@ public sealed class LogicalVolume : IBlockDevice, IDisposable
             Report(new IntegrityEvent(lvOffset, bad.Pv.Name, bad.Offset + rel, Repaired: true));
             return;
         }
+        await ProbeFenceAsync(copies, ct).ConfigureAwait(false);
         Report(new IntegrityEvent(lvOffset, bad.Pv.Name, bad.Offset + rel, Repaired: false));
         throw new ChecksumMismatchException($"{Name}: checksum mismatch at offset {lvOffset} on {(copies.Count > 1 ? "every copy" : bad.Pv.Name)}");
+    }
+
+    // A writer whose fence was raised keeps the checksums it knew: a block the newer generation
+    // has written since fails verification on every copy although nothing is corrupt (a stale
+    // incarnation's read-modify-write reads the newer one's data before its write would be
+    // refused). Before reporting corruption, ask the servers as the writer (a fenced flush): a
+    // stale writer gets the refusal (FencedWriteException, counted by the server), not a false
+    // checksum error. Other failures of the probe leave the mismatch to be reported.
+    private static async ValueTask ProbeFenceAsync(List<Target> copies, CancellationToken ct)
+    {
+        if (PvWriter.Current is null)
+            return;
+        foreach (var pv in copies.Select(c => c.Pv).Where(p => !p.Failed).Distinct())
+        {
+            try
+            {
+                await pv.Io.FlushAsync(ct).ConfigureAwait(false); // the device's flush only: no checksum pages written
+            }
+            catch (IOException e) when (e is not FencedWriteException)
+            {
+                // Not a refusal: the mismatch stands.
+            }
+        }
     }
 
     /// <summary>

@@ -180,6 +180,44 @@ public sealed class FencingTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task A_stale_writers_partial_write_over_the_newer_generations_data_is_refused_as_fenced_not_reported_as_corrupt()
+    {
+        var (a, b, pvA, pvB) = await TwoServersAsync();
+        var vgX = await OpenVgAsync(a, b, pvA, pvB);
+        var entry = await vgX.CreateLvAsync("m", 2 * Extent, new LvLayout(SegmentType.Mirror, 2));
+        using var lv3 = vgX.OpenLv("m");
+        lv3.Writer = new WriterId(entry.Id, 3);
+        await lv3.WriteAsync(0, RemoteRig.Pattern(8192, 3));
+        await lv3.FlushAsync();
+
+        // Generation 4 owns the LV and rewrites the first block on both legs (with its checksums,
+        // which generation 3's PVs do not know).
+        Assert.True(a.Fences.Raise(entry.Id, 4));
+        Assert.True(b.Fences.Raise(entry.Id, 4));
+        var vgY = await OpenVgAsync(a, b, pvA, pvB);
+        using var lv4 = vgY.OpenLv("m");
+        lv4.Writer = new WriterId(entry.Id, 4);
+        await lv4.WriteAsync(0, RemoteRig.Pattern(4096, 4));
+        await lv4.FlushAsync();
+        long before = a.RefusedStaleWrites + b.RefusedStaleWrites;
+
+        // Generation 3 writes one sector of that block: its read-modify-write reads generation 4's
+        // data, which fails generation 3's checksums on every copy. That is the fence, not corruption.
+        var stale = await Assert.ThrowsAsync<FencedWriteException>(async () => await lv3.WriteAsync(512, RemoteRig.Pattern(512, 33)));
+        Assert.Equal(4, stale.OwnerGeneration);
+        Assert.True(a.RefusedStaleWrites + b.RefusedStaleWrites > before, "the servers did not count the stale writer's refusal");
+        Assert.Empty(lv3.IntegrityEvents);
+        Assert.All(vgX.Pvs.Values, pv => Assert.False(pv.Failed));
+
+        // Generation 4's block is whole on both legs.
+        var back = new byte[4096];
+        await lv4.ReadAsync(0, back);
+        Assert.Equal(RemoteRig.Pattern(4096, 4), back);
+        var scrub = await lv4.ScrubAsync();
+        Assert.Equal(0, scrub.Repaired + scrub.Resynced + scrub.Unrepairable);
+    }
+
+    [Fact]
     public async Task The_first_write_of_a_newer_generation_fences_the_older_one_on_its_own()
     {
         var (a, b, pvA, pvB) = await TwoServersAsync();
