@@ -500,15 +500,22 @@ public sealed partial class VolumeGroup : IDisposable
         if (Metadata.FindStore(id) is { } store)
         {
             // Past the new end, the origin's mappings go; snapshots that still read the origin's
-            // extents there keep them.
-            long target = (bytes + Metadata.ExtentSize - 1) / Metadata.ExtentSize * Metadata.ExtentSize / store.ChunkSize;
-            var pool = await OpenThinPoolAsync(store.Name, ct).ConfigureAwait(false);
-            var holder = (Metadata.Thins ?? []).FirstOrDefault(t => t.Pool == store.Id && pool.BaseLimit(t.DeviceId) > target);
-            if (holder is not null)
-                throw new StorageException($"{Name}/{name} cannot shrink below {Sizes.Format(pool.BaseLimit(holder.DeviceId) * store.ChunkSize)} while snapshot {holder.Name} shares its blocks");
-            if (target >= FindLv(Metadata, name).Extents * Metadata.ExtentSize / store.ChunkSize)
-                throw new StorageException($"{Name}/{name} is {Sizes.Format(FindLv(Metadata, name).Extents * Metadata.ExtentSize)}; reduce needs a smaller size");
-            await pool.TruncateDeviceAsync(store.OriginDevice, target, ct).ConfigureAwait(false);
+            // extents there keep them. The end is where the LV really ends after the reduce (a
+            // striped segment keeps whole stripes), not the size asked for.
+            var entry = FindLv(Metadata, name);
+            long asked = (bytes + Metadata.ExtentSize - 1) / Metadata.ExtentSize;
+            if (asked >= entry.Extents)
+                throw new StorageException($"{Name}/{name} is {Sizes.Format(entry.Extents * Metadata.ExtentSize)}; reduce needs a smaller size");
+            long keep = KeptExtents(entry, asked);
+            if (keep < entry.Extents)
+            {
+                long target = keep * Metadata.ExtentSize / store.ChunkSize;
+                var pool = await OpenThinPoolAsync(store.Name, ct).ConfigureAwait(false);
+                var holder = (Metadata.Thins ?? []).FirstOrDefault(t => t.Pool == store.Id && pool.BaseLimit(t.DeviceId) > target);
+                if (holder is not null)
+                    throw new StorageException($"{Name}/{name} cannot shrink below {Sizes.Format(pool.BaseLimit(holder.DeviceId) * store.ChunkSize)} while snapshot {holder.Name} shares its blocks");
+                await pool.TruncateDeviceAsync(store.OriginDevice, target, ct).ConfigureAwait(false);
+            }
         }
         if (Metadata.ThinPools?.Any(p => p.DataLv == id || p.MetaLv == id) == true)
             throw new StorageException($"{Name}/{name} belongs to a thin pool and cannot shrink");
@@ -520,22 +527,31 @@ public sealed partial class VolumeGroup : IDisposable
             long target = (bytes + md.ExtentSize - 1) / md.ExtentSize;
             if (target >= lv.Extents)
                 throw new StorageException($"{md.Name}/{name} is {Sizes.Format(lv.Extents * md.ExtentSize)}; reduce needs a smaller size");
-            var kept = new List<SegmentEntry>();
-            foreach (var seg in lv.Segments)
-            {
-                if (seg.StartExtent >= target)
-                    break;
-                long end = Math.Min(seg.StartExtent + seg.Extents, target);
-                long length = end - seg.StartExtent;
-                if (seg.Type == SegmentType.Striped)
-                    length = (length + seg.Areas.Count - 1) / seg.Areas.Count * seg.Areas.Count;
-                kept.Add(seg with { Extents = length });
-            }
-            result = lv with { Segments = kept };
+            result = lv with { Segments = KeptSegments(lv, target) };
             return md with { Lvs = [.. md.Lvs.Select(l => l.Id == lv.Id ? result : l)] };
         }, ct).ConfigureAwait(false);
         return result!.Extents * Metadata.ExtentSize;
     }
+
+    // The segments an LV keeps when reduced to `target` extents: a striped segment keeps whole
+    // stripes, so the LV may keep more than asked for.
+    private static List<SegmentEntry> KeptSegments(LvEntry lv, long target)
+    {
+        var kept = new List<SegmentEntry>();
+        foreach (var seg in lv.Segments)
+        {
+            if (seg.StartExtent >= target)
+                break;
+            long end = Math.Min(seg.StartExtent + seg.Extents, target);
+            long length = end - seg.StartExtent;
+            if (seg.Type == SegmentType.Striped)
+                length = (length + seg.Areas.Count - 1) / seg.Areas.Count * seg.Areas.Count;
+            kept.Add(seg with { Extents = length });
+        }
+        return kept;
+    }
+
+    private static long KeptExtents(LvEntry lv, long target) => KeptSegments(lv, target).Sum(s => s.Extents);
 
     private static void CheckFree(VgMetadata md, LvLayout layout, long extents, string name)
     {

@@ -174,6 +174,29 @@ public sealed class SnapshotStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Reducing_a_striped_origin_less_than_a_whole_stripe_keeps_its_data_and_its_snapshot()
+    {
+        // A 2-stripe LV keeps whole stripes: asked to shrink by one extent it keeps its size, so
+        // its store must keep every mapping (it once dropped those past the size asked for).
+        var (vg, _) = await _pool.CreateVgAsync(3, Extent);
+        await vg.CreateLvAsync("disk", 2 * Extent, new LvLayout(SegmentType.Striped, 2, 16 << 10));
+        var disk = await vg.OpenDeviceAsync("disk");
+        await disk.WriteAsync(0, Pattern(2 * (int)Extent, 5));
+        await disk.FlushAsync();
+        (disk as IDisposable)?.Dispose();
+        await vg.SnapshotAsync("disk", "s1", storeBytes: null);
+        disk = await vg.OpenDeviceAsync("disk");
+        var data = Pattern(2 * (int)Extent, 6);
+        await disk.WriteAsync(0, data); // whole blocks: remapped into the store
+        await disk.FlushAsync();
+        (disk as IDisposable)?.Dispose();
+
+        Assert.Equal(2 * Extent, await vg.ReduceLvAsync("disk", Extent));
+        Assert.Equal(data, await ReadAll(await vg.OpenDeviceAsync("disk")));
+        Assert.Equal(Pattern(2 * (int)Extent, 5), await ReadAll(await vg.OpenDeviceAsync("s1")));
+    }
+
+    [Fact]
     public async Task Converting_an_origin_converts_its_snapshot_store_and_the_store_survives_a_lost_pv()
     {
         var (vg, _) = await _pool.CreateVgAsync(3, Extent);

@@ -201,10 +201,13 @@ public sealed class ClusterStorageTests : IAsyncLifetime
         await PoolAsync(mirrors: 2);
         long before = (await OnDiskAsync(PvFile(2)))!.Seqno;
         var label3 = await LabelAsync(PvFile(3));
-        FaultInjectingIo pv3;
         lock (_faulty)
-            pv3 = Assert.Single(_faulty);
-        pv3.Plan = new FaultPlan { Kinds = FaultKind.Slow, Delay = TimeSpan.FromMinutes(10), RangeStart = label3.MetadataOffset, RangeEnd = label3.ChecksumOffset };
+        {
+            // Every connection the coordinator opened to pv3 (discovery may have raced a verb's open).
+            Assert.NotEmpty(_faulty);
+            foreach (var pv3 in _faulty)
+                pv3.Plan = new FaultPlan { Kinds = FaultKind.Slow, Delay = TimeSpan.FromMinutes(10), RangeStart = label3.MetadataOffset, RangeEnd = label3.ChecksumOffset };
+        }
 
         // lv create commits to pv1, pv2, then hangs on pv3; the coordinator's node dies there.
         Coordinator(0).Tell(new RunStorageVerb(["lv", "create", "vg0/d2", "--size", $"{4 * Mib}"], null));
