@@ -164,7 +164,8 @@ public sealed class CachedReadTests : IDisposable
         Assert.Equal(65536, BlockCache.ConfiguredSize("65536"));
         Assert.Equal(0, BlockCache.ConfiguredSize("0"));
         Assert.Equal(BlockCache.DefaultSize, BlockCache.ConfiguredSize(null));
-        Assert.InRange(BlockCache.DefaultSize, 1, 4L << 30);
+        Assert.Equal(0, BlockCache.DefaultSize); // off unless asked for (see BlockCache.cs)
+        Assert.InRange(BlockCache.SuggestedSize, 1, 4L << 30);
         foreach (string bad in new[] { "12Q", "-1", "1.5G", "G", "99999999999999999999" })
             Assert.Contains("TERN_BLOCK_CACHE", Assert.Throws<StorageException>(() => BlockCache.ConfiguredSize(bad)).Message);
     }
