@@ -71,6 +71,13 @@ public static class QemuMigrationBench
                 }
                 await Task.Delay(10, ct).ConfigureAwait(false);
             }
+            // QEMU 7.2 may answer "completed" a moment before it has filled in the final
+            // figures (total-time 0): ask again, bounded, until it has.
+            for (int again = 0; status == "completed" && Number(info, "total-time") <= 0 && again < 100; again++)
+            {
+                await Task.Delay(10, ct).ConfigureAwait(false);
+                info = await qmp.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
+            }
             if (status != "completed")
             {
                 string why = info.TryGetProperty("error-desc", out var e) ? e.GetString() ?? status : status;
