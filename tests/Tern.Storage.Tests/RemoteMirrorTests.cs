@@ -32,7 +32,9 @@ public sealed class RemoteMirrorTests : IDisposable
         var endpoint = server.Endpoint;
         string token = server.Token;
         server.AddVolume(remoteId, FilePhysicalVolumeIo.Open(_pool.PathOf(1)));
-        var options = new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(1), ConnectTimeout = TimeSpan.FromMilliseconds(500) };
+        // The timeout is long enough for the first 8 MiB to reach the server on a loaded CI machine (1 s was
+        // not), and short enough that paying it on every write would exceed the bound below.
+        var options = new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(5), ConnectTimeout = TimeSpan.FromMilliseconds(500) };
         var remote = await PhysicalVolume.OpenAsync(await RemotePhysicalVolumeIo.ConnectAsync("node-2", endpoint, token, remoteId, options));
         var local = _pool.Track(await PhysicalVolume.OpenAsync(FilePhysicalVolumeIo.Open(_pool.PathOf(0))));
         using var vg = await VolumeGroup.OpenAsync("vg0", [local, remote]);
@@ -56,7 +58,7 @@ public sealed class RemoteMirrorTests : IDisposable
             block.CopyTo(model, off);
         }
         await lv.FlushAsync();
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"20 writes with a dead leg took {clock.Elapsed}: the timeout was paid again and again");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(14), $"20 writes with a dead leg took {clock.Elapsed}: the timeout was paid again and again");
         var degraded = Assert.Single(vg.Degraded("m"));
         Assert.Equal((LegProblem.Failed, "node-2", true), (degraded.Problem, degraded.Host, degraded.Unreachable));
         Assert.True(degraded.DirtyRegions >= 1);
