@@ -131,4 +131,49 @@ public sealed record MigrationStats
     public double WriteMs { get; init; }
     /// <summary>Pre-copy: time spent waiting at the end of each round for the target to have applied it.</summary>
     public double RoundWaitMs { get; init; }
+    /// <summary>When each hand-off of the switchover happened (pre-copy and post-copy alike).</summary>
+    public SwitchoverTimeline? Timeline { get; init; }
+}
+
+/// <summary>
+/// When each hand-off of a switchover happened, in milliseconds after the pause request, in the
+/// order they happen. The target's marks (sent back in its started answer) are NaN unless both
+/// sides share a clock (one host), or the target is of a build that does not send them.
+/// </summary>
+public sealed record SwitchoverTimeline
+{
+    /// <summary>The guest's thread took the pause request (the guest stopped).</summary>
+    public double GuestParkedMs { get; init; }
+    /// <summary>The last dirty pages were harvested and the machine state captured.</summary>
+    public double StateCapturedMs { get; init; }
+    /// <summary>The thread that sends the last pages began (a hop when it is not the guest's thread).</summary>
+    public double SwitchoverBegunMs { get; init; }
+    /// <summary>The last dirty pages were written to the channel.</summary>
+    public double FinalPagesSentMs { get; init; }
+    /// <summary>The state and the end record were written.</summary>
+    public double StateSentMs { get; init; }
+    /// <summary>Target: the state record was read.</summary>
+    public double TargetStateReadMs { get; init; }
+    /// <summary>Target: the state was loaded into its machine.</summary>
+    public double TargetLoadedMs { get; init; }
+    /// <summary>Target: the end record was read.</summary>
+    public double TargetEndReadMs { get; init; }
+    /// <summary>Target: ready was written.</summary>
+    public double TargetReadySentMs { get; init; }
+    /// <summary>The source read ready.</summary>
+    public double ReadySeenMs { get; init; }
+    /// <summary>Target: its guest's thread woke and began to wait for go.</summary>
+    public double TargetGuestThreadWaitingMs { get; init; }
+    /// <summary>The source wrote go.</summary>
+    public double GoSentMs { get; init; }
+    /// <summary>Target: its guest's thread read go.</summary>
+    public double TargetGoReadMs { get; init; }
+    /// <summary>Target: started was about to be written (then the same thread runs the guest).</summary>
+    public double TargetStartedSentMs { get; init; }
+    /// <summary>The source read started: the end of the downtime.</summary>
+    public double StartedSeenMs { get; init; }
+    /// <summary>Gen0 garbage collections of this process during the window (both sides, when in one process).</summary>
+    public int Gen0Collections { get; init; }
+    /// <summary>Methods this process compiled during the window.</summary>
+    public int MethodsJitted { get; init; }
 }

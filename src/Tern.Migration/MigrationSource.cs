@@ -99,8 +99,11 @@ public sealed partial class MigrationSource
             if (prepared != MigrationWire.Prepared)
                 throw Unexpected(prepared, reason, "to the hello");
             double setupMs = total.Elapsed.TotalMilliseconds;
-            // From here the target speaks only to say ready (or to refuse); listen from the start.
-            answer = MigrationWire.ReadAsync(channel, ct);
+            // During the rounds the target speaks only to say a round is applied (or to refuse):
+            // listen from the start of each. Not during the switchover, whose answers this thread
+            // reads itself (post-copy at once has no rounds).
+            if (!_options.PostCopyAtOnce)
+                answer = MigrationWire.ReadAsync(channel, ct);
 
             // Round 0: everything, after clearing the log so that later rounds see only new writes.
             // Post-copy at once sends no page before the switchover: it only notes which pages
@@ -115,7 +118,8 @@ public sealed partial class MigrationSource
             else
             {
                 await SendPages(channel, memory, AllPages(memory.PageCount), ct).ConfigureAwait(false);
-                answer = await EndRound(channel, 0, answer, ct).ConfigureAwait(false);
+                await EndRound(channel, 0, answer!, ct).ConfigureAwait(false);
+                answer = null;
             }
             _bulkDone = true;
             // How fast the channel drains pages with data: round 0's non-zero pages over its whole
@@ -134,12 +138,14 @@ public sealed partial class MigrationSource
             Report("precopy", round, memory.CountDirty(), 0, bandwidth, total);
             while (!postCopy)
             {
+                answer ??= MigrationWire.ReadAsync(channel, ct);
                 var roundWatch = Stopwatch.StartNew();
                 long before = _bytes;
                 await Harvest(dirty).ConfigureAwait(false);
                 var pages = DirtyPages(dirty);
                 await SendPages(channel, memory, pages, ct).ConfigureAwait(false);
-                answer = await EndRound(channel, round, answer, ct).ConfigureAwait(false);
+                await EndRound(channel, round, answer, ct).ConfigureAwait(false);
+                answer = null;
                 double seconds = Math.Max(roundWatch.Elapsed.TotalSeconds, 1e-6);
                 if (pages.Count >= MeasurablePages)
                 {
@@ -174,74 +180,125 @@ public sealed partial class MigrationSource
 
             // Switchover: on the guest's thread, in the one stop that pauses it, harvest the last
             // dirty pages and capture the state (virtio requests complete inside the notify that
-            // starts them, so none is in flight). Then, the guest being paused, the last pages
-            // stream out in small records that the target applies while the next is encoded,
-            // and the state and the end follow in one write.
+            // starts them, so none is in flight). By default that thread, running already, also
+            // does the rest: the last pages stream out in small records that the target applies
+            // while the next is encoded, the state and the end follow in one write, and it reads
+            // ready, writes go and reads started itself, spinning on the socket for the first
+            // milliseconds of each wait. No hand-off in the window waits for a thread to wake
+            // but the target's guest thread for go (see docs/migration.md).
             Report("switchover", round, memory.CountDirty(), dirtyRate, bandwidth, total);
-            var down = Stopwatch.StartNew();
-            double pauseMs = 0;
+            var marks = new long[SourceMarks];
+            var targetMarks = new long[MigrationTarget.TargetMarks];
+            int gcs = GC.CollectionCount(0);
+            long jitted = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+            List<int> last = [];
+            List<int>? missing = null;
             byte[] stat = [];
-            await _guest.PauseAsync(m =>
+            byte[] why = [];
+            marks[0] = Stopwatch.GetTimestamp();
+
+            void Capture(VirtMachine m)
             {
-                pauseMs = down.Elapsed.TotalMilliseconds;
+                marks[1] = Stopwatch.GetTimestamp();
+                paused = true;
                 m.Memory.HarvestDirty(dirty);
                 var w = new StateWriter();
                 StateCodec.Write(w, m.CaptureState());
                 stat = w.ToArray();
-                return 0;
-            }).ConfigureAwait(false);
-            paused = true;
-            double pausedMs = down.Elapsed.TotalMilliseconds;
-            var last = DirtyPages(dirty);
-            var final = new MemoryStream();
-            List<int>? missing = null;
-            if (postCopy)
+                marks[2] = Stopwatch.GetTimestamp();
+            }
+
+            void Finish()
             {
-                if (withData is not null)
+                marks[3] = Stopwatch.GetTimestamp();
+                // A cancellation closes the channel, which ends any write or read below.
+                using var cancelled = ct.UnsafeRegister(static c => ((Stream)c!).Dispose(), channel);
+                try
                 {
-                    // At once: every page that held data before the pause or was written since.
-                    for (int i = 0; i < dirty.Length; i++)
-                        dirty[i] |= withData[i];
                     last = DirtyPages(dirty);
+                    var final = new MemoryStream();
+                    if (postCopy)
+                    {
+                        if (withData is not null)
+                        {
+                            // At once: every page that held data before the pause or was written since.
+                            for (int i = 0; i < dirty.Length; i++)
+                                dirty[i] |= withData[i];
+                            last = DirtyPages(dirty);
+                        }
+                        missing = last; // the target fetches these on demand, the background pass pushes them
+                        MigrationWire.Append(final, MigrationWire.Missing, EncodeBitmap(dirty));
+                    }
+                    else
+                    {
+                        for (int next = 0; next < last.Count;)
+                        {
+                            next = EncodeRecord(memory, last, next, FinalPagesPerRecord);
+                            MigrationWire.WriteSync(channel, MigrationWire.Pages, _record.WrittenSpan);
+                            _bytes += _record.WrittenCount + 9;
+                        }
+                    }
+                    marks[4] = Stopwatch.GetTimestamp();
+                    MigrationWire.Append(final, MigrationWire.State, stat);
+                    MigrationWire.Append(final, MigrationWire.End, []);
+                    channel.Write(final.GetBuffer(), 0, (int)final.Length);
+                    channel.Flush();
+                    _bytes += final.Length;
+                    marks[5] = Stopwatch.GetTimestamp();
+
+                    (byte ready, why) = MigrationWire.ReadSync(channel, _options.AckTimeout, ct);
+                    if (ready != MigrationWire.Ready || why.Length != 8)
+                        throw Unexpected(ready, why, "at switchover");
+                    marks[6] = Stopwatch.GetTimestamp();
+
+                    // The commit point: from 'go' on, the target owns the guest.
+                    ct.ThrowIfCancellationRequested();
+                    goSent = true;
+                    MigrationWire.WriteSync(channel, MigrationWire.Go, []);
+                    channel.Flush();
+                    marks[7] = Stopwatch.GetTimestamp();
+                    var (confirm, text) = MigrationWire.ReadSync(channel, _options.AckTimeout, ct);
+                    if (confirm != MigrationWire.Started)
+                        throw Unexpected(confirm, text, "after go");
+                    marks[8] = Stopwatch.GetTimestamp();
+                    if (text.Length == targetMarks.Length * 8)
+                    {
+                        for (int i = 0; i < targetMarks.Length; i++)
+                            targetMarks[i] = BinaryPrimitives.ReadInt64LittleEndian(text.AsSpan(i * 8));
+                    }
                 }
-                missing = last; // the target fetches these on demand, the background pass pushes them
-                MigrationWire.Append(final, MigrationWire.Missing, EncodeBitmap(dirty));
+                catch (Exception e) when (ct.IsCancellationRequested && e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                {
+                    throw new OperationCanceledException("the migration was cancelled", e, ct);
+                }
+            }
+
+            if (SwitchOnGuestThread)
+            {
+                await _guest.PauseAsync(m =>
+                {
+                    Capture(m);
+                    Finish();
+                    return 0;
+                }).ConfigureAwait(false);
             }
             else
             {
-                for (int next = 0; next < last.Count;)
+                await _guest.PauseAsync(m =>
                 {
-                    next = EncodeRecord(memory, last, next, FinalPagesPerRecord);
-                    await MigrationWire.WriteAsync(channel, MigrationWire.Pages, _record.WrittenMemory, ct).ConfigureAwait(false);
-                    _bytes += _record.WrittenCount + 9;
-                }
+                    Capture(m);
+                    return 0;
+                }).ConfigureAwait(false);
+                Finish();
             }
-            MigrationWire.Append(final, MigrationWire.State, stat);
-            MigrationWire.Append(final, MigrationWire.End, []);
-            await channel.WriteAsync(final.GetBuffer().AsMemory(0, (int)final.Length), ct).ConfigureAwait(false);
-            await channel.FlushAsync(ct).ConfigureAwait(false);
-            _bytes += final.Length;
-            double copiedMs = down.Elapsed.TotalMilliseconds;
-
-            var (ready, why) = await answer.WaitAsync(_options.AckTimeout, ct).ConfigureAwait(false);
-            if (ready != MigrationWire.Ready || why.Length != 8)
-                throw Unexpected(ready, why, "at switchover");
-            double readyMs = down.Elapsed.TotalMilliseconds;
+            gcs = GC.CollectionCount(0) - gcs;
+            jitted = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - jitted;
+            double Ms(int mark) => (marks[mark] - marks[0]) * 1000.0 / Stopwatch.Frequency;
+            double pauseMs = Ms(1), pausedMs = Ms(2), copiedMs = Ms(5), readyMs = Ms(6), downtimeMs = Ms(8);
             // The target's own account of the ready wait: applying the last pages, loading the state.
             double targetApplyMs = BinaryPrimitives.ReadUInt32LittleEndian(why) / 1000.0;
             double targetLoadMs = BinaryPrimitives.ReadUInt32LittleEndian(why.AsSpan(4)) / 1000.0;
-
-            // The commit point: from 'go' on, the target owns the guest.
-            ct.ThrowIfCancellationRequested();
-            goSent = true;
-            // Go and started on this thread, which is running already: the answer wakes it
-            // directly (a few hundred microseconds at most, bounded by the timeout).
-            MigrationWire.WriteSync(channel, MigrationWire.Go, []);
-            channel.Flush();
-            var (confirm, text) = MigrationWire.ReadSync(channel, _options.AckTimeout, ct);
-            if (confirm != MigrationWire.Started)
-                throw Unexpected(confirm, text, "after go");
-            double downtimeMs = down.Elapsed.TotalMilliseconds;
+            var timeline = Timeline(marks, targetMarks, gcs, (int)jitted);
 
             if (missing is not null)
                 await ServePostCopy(channel, memory, missing, ct).ConfigureAwait(false);
@@ -274,6 +331,7 @@ public sealed partial class MigrationSource
                 StateCaptureMs = pausedMs - pauseMs,
                 TargetApplyMs = targetApplyMs,
                 TargetLoadMs = targetLoadMs,
+                Timeline = timeline,
                 EncodeMs = _encodeTicks * 1000.0 / Stopwatch.Frequency,
                 WriteMs = _writeTicks * 1000.0 / Stopwatch.Frequency,
                 RoundWaitMs = _waitTicks * 1000.0 / Stopwatch.Frequency,
@@ -320,10 +378,53 @@ public sealed partial class MigrationSource
             _guest.Resume();
     }
 
+    // The source's hand-offs in the switchover, in order: pause requested, guest parked, state
+    // captured, the rest of the switchover begun, last pages sent, state sent, ready read, go
+    // sent, started read.
+    private const int SourceMarks = 9;
+
+    /// <summary>
+    /// Whether the guest's own thread, once paused, runs the whole switchover (true by default;
+    /// TERN_MIGRATION_SWITCH_ON_GUEST_THREAD=0 hands it back to the migration's thread, the
+    /// layout before, to compare).
+    /// </summary>
+    internal static readonly bool SwitchOnGuestThread = Environment.GetEnvironmentVariable("TERN_MIGRATION_SWITCH_ON_GUEST_THREAD") != "0";
+
+    // The target's marks are on the source's timeline when both run on one host (the same
+    // monotonic clock): then they fall, in order, between the pause and the started answer.
+    private static SwitchoverTimeline Timeline(long[] s, long[] t, int gcs, int jitted)
+    {
+        double Ms(long mark) => (mark - s[0]) * 1000.0 / Stopwatch.Frequency;
+        bool shared = t[0] >= s[0] && t[^1] <= s[8];
+        for (int i = 1; i < t.Length && shared; i++)
+            shared = t[i] >= t[i - 1];
+        double T(int i) => shared ? Ms(t[i]) : double.NaN;
+        return new SwitchoverTimeline
+        {
+            GuestParkedMs = Ms(s[1]),
+            StateCapturedMs = Ms(s[2]),
+            SwitchoverBegunMs = Ms(s[3]),
+            FinalPagesSentMs = Ms(s[4]),
+            StateSentMs = Ms(s[5]),
+            TargetStateReadMs = T(0),
+            TargetLoadedMs = T(1),
+            TargetEndReadMs = T(2),
+            TargetReadySentMs = T(3),
+            ReadySeenMs = Ms(s[6]),
+            TargetGuestThreadWaitingMs = T(4),
+            GoSentMs = Ms(s[7]),
+            TargetGoReadMs = T(5),
+            TargetStartedSentMs = T(6),
+            StartedSeenMs = Ms(s[8]),
+            Gen0Collections = gcs,
+            MethodsJitted = jitted,
+        };
+    }
+
     // Flow control: each round ends when the target has applied it, so the pipe is empty when
     // the guest pauses (else switchover waits for a backlog of rounds) and the measured rate is
     // what the target can take, not what the socket buffers swallow.
-    private async Task<Task<(byte Type, byte[] Payload)>> EndRound(Stream channel, int round, Task<(byte Type, byte[] Payload)> answer, CancellationToken ct)
+    private async Task EndRound(Stream channel, int round, Task<(byte Type, byte[] Payload)> answer, CancellationToken ct)
     {
         await MigrationWire.WriteAsync(channel, MigrationWire.RoundEnd, BitConverter.GetBytes(round), ct).ConfigureAwait(false);
         await channel.FlushAsync(ct).ConfigureAwait(false);
@@ -332,7 +433,6 @@ public sealed partial class MigrationSource
         _waitTicks += Stopwatch.GetTimestamp() - t0;
         if (type != MigrationWire.RoundApplied || payload.Length != 4 || BitConverter.ToInt32(payload) != round)
             throw Unexpected(type, payload, $"at the end of round {round}");
-        return MigrationWire.ReadAsync(channel, ct);
     }
 
     private static MigrationFailedException Unexpected(byte type, byte[] payload, string when) => type == MigrationWire.Refused

@@ -73,69 +73,88 @@ public static class MigrationTarget
             await MigrationWire.WriteAsync(channel, MigrationWire.Prepared, Array.Empty<byte>(), ct).ConfigureAwait(false);
             await channel.FlushAsync(ct).ConfigureAwait(false);
 
-            var memory = guest.Machine.Memory;
+            // The whole stream is read on the guest's own thread, parked until the guest starts:
+            // at switchover the thread that reads the last records is the one that loads the
+            // state, answers ready, waits for go, says started and runs the guest, so no hand-off
+            // on this side waits for another thread to wake (see docs/migration.md).
+            var thread = guest;
+            var memory = thread.Machine.Memory;
             var page = new byte[GuestMemory.PageSize];
-            var buffer = new MigrationWire.Buffer();
+            var writeLock = new object();
             ulong[]? missing = null;
-            bool loaded = false;
-            long applyTicks = 0, loadTicks = 0; // since the last round end: the switchover's share
-            while (true)
+            Exception? unconfirmed = null;
+            await thread.ResumeWhen(_ =>
             {
-                (type, var record) = await MigrationWire.ReadAsync(channel, buffer, ct).ConfigureAwait(false);
-                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-                switch (type)
+                var buffer = new MigrationWire.Buffer();
+                bool loaded = false;
+                long applyTicks = 0, loadTicks = 0; // since the last round end: the switchover's share
+                // The switchover's hand-offs on this side, sent back in 'C' (see MigrationWire).
+                var marks = new long[TargetMarks];
+                // After a round end, and after a small record, the switchover may be under way:
+                // its next record is waited for spinning (a bulk round's big records are not).
+                bool spin = false;
+                Span<byte> timing = stackalloc byte[8];
+                Span<byte> stamps = stackalloc byte[TargetMarks * 8];
+                while (true)
                 {
-                    case MigrationWire.Pages:
-                        ApplyPages(memory, record.Span, page, written);
-                        applyTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
-                        break;
-                    case MigrationWire.RoundEnd:
-                        if (record.Length != 4)
-                            throw new MigrationFailedException("round-end record of the wrong size");
-                        applyTicks = 0;
-                        await MigrationWire.WriteAsync(channel, MigrationWire.RoundApplied, record, ct).ConfigureAwait(false);
-                        await channel.FlushAsync(ct).ConfigureAwait(false);
-                        break;
-                    case MigrationWire.Missing:
-                        if (record.Length != memory.DirtyWords * 8)
-                            throw new MigrationFailedException($"missing-page bitmap of {record.Length} bytes for {memory.PageCount} pages");
-                        missing = new ulong[memory.DirtyWords];
-                        for (int i = 0; i < missing.Length; i++)
-                            missing[i] = BinaryPrimitives.ReadUInt64LittleEndian(record.Span[(i * 8)..]);
-                        if (missing.Length > 0 && memory.PageCount % 64 != 0 && (missing[^1] >> (memory.PageCount % 64)) != 0)
-                            throw new MigrationFailedException("missing-page bitmap names pages beyond the guest's RAM");
-                        break;
-                    case MigrationWire.State:
-                        var r = new StateReader(record.ToArray(), "state");
-                        var state = StateCodec.Read(r, shape);
-                        r.End();
-                        try
-                        {
-                            guest.Machine.RestoreState(state);
-                        }
-                        catch (ArgumentException e)
-                        {
-                            throw new MigrationFailedException(e.Message, e);
-                        }
-                        loaded = true;
-                        loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
-                        break;
-                    case MigrationWire.End:
-                        if (!loaded)
-                            throw new MigrationFailedException("the migration stream ended without the machine state");
-                        var timing = new byte[8];
-                        BinaryPrimitives.WriteUInt32LittleEndian(timing, Micros(applyTicks));
-                        BinaryPrimitives.WriteUInt32LittleEndian(timing.AsSpan(4), Micros(loadTicks));
-                        await MigrationWire.WriteAsync(channel, MigrationWire.Ready, timing, ct).ConfigureAwait(false);
-                        await channel.FlushAsync(ct).ConfigureAwait(false);
-                        // The guest's own thread, parked, waits for go and on go says started and
-                        // runs the guest: the thread that wakes is the one that runs it (no hop),
-                        // and started goes out before the guest can ask for a page.
-                        var writeLock = new object();
-                        Exception? unconfirmed = null;
-                        await guest.ResumeWhen(_ =>
-                        {
-                            var (decision, _) = MigrationWire.ReadSync(channel, decisionTimeout, ct);
+                    var (type, record) = MigrationWire.ReadSync(channel, buffer, Timeout.InfiniteTimeSpan, spin, ct);
+                    long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                    spin = false;
+                    switch (type)
+                    {
+                        case MigrationWire.Pages:
+                            ApplyPages(memory, record.Span, page, written);
+                            applyTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+                            spin = record.Length <= SmallRecord;
+                            break;
+                        case MigrationWire.RoundEnd:
+                            if (record.Length != 4)
+                                throw new MigrationFailedException("round-end record of the wrong size");
+                            applyTicks = 0;
+                            MigrationWire.WriteSync(channel, MigrationWire.RoundApplied, record.Span);
+                            channel.Flush();
+                            spin = true;
+                            break;
+                        case MigrationWire.Missing:
+                            if (record.Length != memory.DirtyWords * 8)
+                                throw new MigrationFailedException($"missing-page bitmap of {record.Length} bytes for {memory.PageCount} pages");
+                            missing = new ulong[memory.DirtyWords];
+                            for (int i = 0; i < missing.Length; i++)
+                                missing[i] = BinaryPrimitives.ReadUInt64LittleEndian(record.Span[(i * 8)..]);
+                            if (missing.Length > 0 && memory.PageCount % 64 != 0 && (missing[^1] >> (memory.PageCount % 64)) != 0)
+                                throw new MigrationFailedException("missing-page bitmap names pages beyond the guest's RAM");
+                            spin = true;
+                            break;
+                        case MigrationWire.State:
+                            marks[0] = t0;
+                            var r = new StateReader(record.ToArray(), "state");
+                            var state = StateCodec.Read(r, shape);
+                            r.End();
+                            try
+                            {
+                                thread.Machine.RestoreState(state);
+                            }
+                            catch (ArgumentException e)
+                            {
+                                throw new MigrationFailedException(e.Message, e);
+                            }
+                            loaded = true;
+                            marks[1] = System.Diagnostics.Stopwatch.GetTimestamp();
+                            loadTicks = marks[1] - t0;
+                            spin = true;
+                            break;
+                        case MigrationWire.End:
+                            if (!loaded)
+                                throw new MigrationFailedException("the migration stream ended without the machine state");
+                            marks[2] = t0;
+                            BinaryPrimitives.WriteUInt32LittleEndian(timing, Micros(applyTicks));
+                            BinaryPrimitives.WriteUInt32LittleEndian(timing[4..], Micros(loadTicks));
+                            MigrationWire.WriteSync(channel, MigrationWire.Ready, timing);
+                            channel.Flush();
+                            marks[3] = System.Diagnostics.Stopwatch.GetTimestamp();
+                            marks[4] = marks[3]; // this thread waits for go from here
+                            var (decision, _) = MigrationWire.ReadSync(channel, buffer, decisionTimeout, spin: true, ct);
+                            marks[5] = System.Diagnostics.Stopwatch.GetTimestamp();
                             if (decision != MigrationWire.Go)
                                 throw new MigrationFailedException($"expected go from the source, got '{(char)decision}'");
                             // Go: the guest is ours from here on, whatever happens to the connection.
@@ -145,12 +164,15 @@ public static class MigrationTarget
                                 memory.PageRequested = p => RequestPage(channel, writeLock, memory, p);
                                 memory.MarkAbsent(missing);
                             }
-                            beforeStart?.Invoke(guest);
+                            beforeStart?.Invoke(thread);
                             try
                             {
                                 lock (writeLock)
                                 {
-                                    MigrationWire.WriteSync(channel, MigrationWire.Started, []);
+                                    marks[6] = System.Diagnostics.Stopwatch.GetTimestamp();
+                                    for (int i = 0; i < TargetMarks; i++)
+                                        BinaryPrimitives.WriteInt64LittleEndian(stamps[(i * 8)..], marks[i]);
+                                    MigrationWire.WriteSync(channel, MigrationWire.Started, stamps);
                                     channel.Flush();
                                 }
                             }
@@ -158,22 +180,22 @@ public static class MigrationTarget
                             {
                                 unconfirmed = e;
                             }
-                            return true;
-                        }).ConfigureAwait(false);
-                        if (unconfirmed is not null)
-                        {
-                            // The source will find out from the cluster that the guest runs here.
-                            if (missing is null)
-                                return guest;
-                            throw new MigrationFailedException($"post-copy: the source is unreachable ({unconfirmed.Message})", unconfirmed);
-                        }
-                        if (missing is not null)
-                            await ReceivePostCopy(channel, writeLock, memory, page, ct).ConfigureAwait(false);
-                        return guest;
-                    default:
-                        throw new MigrationFailedException($"unexpected record '{(char)type}' in the migration stream");
+                            return true; // the guest runs on this thread from here
+                        default:
+                            throw new MigrationFailedException($"unexpected record '{(char)type}' in the migration stream");
+                    }
                 }
+            }).ConfigureAwait(false);
+            if (unconfirmed is not null)
+            {
+                // The source will find out from the cluster that the guest runs here.
+                if (missing is null)
+                    return thread;
+                throw new MigrationFailedException($"post-copy: the source is unreachable ({unconfirmed.Message})", unconfirmed);
             }
+            if (missing is not null)
+                await ReceivePostCopy(channel, writeLock, memory, page, ct).ConfigureAwait(false);
+            return thread;
         }
         catch (Exception e) when (!owned && e is MigrationFailedException or InvalidSnapshotException)
         {
@@ -203,6 +225,12 @@ public static class MigrationTarget
             throw;
         }
     }
+
+    // A page record this small (at most 16 pages with data) may be one of the switchover's last.
+    private const int SmallRecord = 16 * (GuestMemory.PageSize + 9) + 1024;
+
+    /// <summary>Timestamps the target sends back in 'C' (see MigrationWire).</summary>
+    internal const int TargetMarks = 7;
 
     // Rounded up, so that any work at all shows.
     private static uint Micros(long ticks) => (uint)Math.Min(uint.MaxValue, ((ticks * 1_000_000) + System.Diagnostics.Stopwatch.Frequency - 1) / System.Diagnostics.Stopwatch.Frequency);

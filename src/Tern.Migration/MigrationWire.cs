@@ -20,7 +20,10 @@
 //   'O' prepared  (empty): the target built an empty machine of that shape
 //   'K' applied   u32 round number: the target has applied that round (flow control)
 //   'Y' ready     u32 microseconds applying the last pages | u32 microseconds loading the state
-//   'C' started   (empty): the guest runs on the target
+//   'C' started   the guest runs on the target; 7 x i64: the target's Stopwatch timestamps of
+//                 the switchover (state read, state loaded, end read, ready sent, the guest's
+//                 thread waiting for go, go read, started sent), which the source puts on its
+//                 own timeline when the clocks agree (same host); an empty 'C' is valid too
 //   'N' refused   UTF-8 reason, at any point before 'C'
 //
 // Version 1 ("TERNMIG1") sent a 5-byte zero marker per zero page and an empty 'Y'; a target of
@@ -81,6 +84,16 @@ internal static class MigrationWire
     /// <summary>Writes a small record synchronously (from a vCPU thread that waits for a page).</summary>
     public static void WriteSync(Stream s, byte type, ReadOnlySpan<byte> payload)
     {
+        if (payload.Length > 64 * 1024)
+        {
+            Span<byte> head = stackalloc byte[9];
+            head[0] = type;
+            BinaryPrimitives.WriteUInt32LittleEndian(head[1..], (uint)payload.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(head[5..], Crc32.HashToUInt32(payload));
+            s.Write(head);
+            s.Write(payload);
+            return;
+        }
         var buffer = new MemoryStream(9 + payload.Length);
         Append(buffer, type, payload);
         s.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
@@ -102,7 +115,10 @@ internal static class MigrationWire
     {
         public byte[] Head { get; } = new byte[9];
 
-        public byte[] Bytes { get; private set; } = new byte[64 * 1024];
+        public byte[] Bytes { get; private set; }
+
+        /// <summary>A buffer that starts with room for <paramref name="initial"/> bytes.</summary>
+        public Buffer(int initial = 64 * 1024) => Bytes = new byte[initial];
 
         public byte[] Ensure(int length)
         {
@@ -177,19 +193,34 @@ internal static class MigrationWire
     /// </summary>
     public static (byte Type, byte[] Payload) ReadSync(Stream s, TimeSpan timeout, CancellationToken ct)
     {
+        var buffer = new Buffer(0);
+        var (type, payload) = ReadSync(s, buffer, timeout, spin: true, ct);
+        return (type, payload.ToArray());
+    }
+
+    /// <summary>
+    /// As <see cref="ReadSync(Stream, TimeSpan, CancellationToken)"/>, into <paramref name="buffer"/>
+    /// (valid until the next read into it); <paramref name="spin"/> says whether to poll the
+    /// socket for a while before blocking (when the answer should come within milliseconds).
+    /// </summary>
+    public static (byte Type, Memory<byte> Payload) ReadSync(Stream s, Buffer buffer, TimeSpan timeout, bool spin, CancellationToken ct)
+    {
         var expiry = new Expiry(s);
-        using var timer = new Timer(static e => ((Expiry)e!).Expire(), expiry, timeout, Timeout.InfiniteTimeSpan);
+        using var timer = timeout == Timeout.InfiniteTimeSpan ? null : new Timer(static e => ((Expiry)e!).Expire(), expiry, timeout, Timeout.InfiniteTimeSpan);
         using var cancel = ct.UnsafeRegister(static e => ((Expiry)e!).Close(), expiry);
+        bool inside = false;
         try
         {
-            var head = new byte[9];
+            WaitForData(s, spin, expiry);
+            var head = buffer.Head;
             s.ReadExactly(head);
+            inside = true;
             uint length = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(1));
             if (length > MaxRecord)
                 throw new MigrationFailedException($"a record of {length} bytes is larger than any the protocol sends");
-            var payload = new byte[length];
-            s.ReadExactly(payload);
-            if (Crc32.HashToUInt32(payload) != BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(5)))
+            var payload = buffer.Ensure((int)length).AsMemory(0, (int)length);
+            s.ReadExactly(payload.Span);
+            if (Crc32.HashToUInt32(payload.Span) != BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(5)))
                 throw new MigrationFailedException($"record '{(char)head[0]}' is corrupted (checksum mismatch)");
             return (head[0], payload);
         }
@@ -199,14 +230,63 @@ internal static class MigrationWire
             if (expiry.Expired)
                 throw new TimeoutException($"no answer within {timeout.TotalSeconds:0.###} s", e);
             if (e is EndOfStreamException)
-                throw new MigrationFailedException("the migration stream ended before the end record");
+                throw new MigrationFailedException(inside ? "the migration stream ended inside a record" : "the migration stream ended before the end record");
             throw;
+        }
+    }
+
+    /// <summary>
+    /// How long a switchover's waiting thread spins on the socket before it sleeps in poll(2)
+    /// (TERN_MIGRATION_SPIN_US overrides it, 0 turns spinning off).
+    /// </summary>
+    public static readonly TimeSpan SpinLimit = TimeSpan.FromMicroseconds(
+        int.TryParse(Environment.GetEnvironmentVariable("TERN_MIGRATION_SPIN_US"), out int us) && us >= 0 ? us : 500);
+
+    // Whether to wait in poll(2) (TERN_MIGRATION_POLL=0: the socket's own blocking read, to compare).
+    private static readonly bool PollForData = Environment.GetEnvironmentVariable("TERN_MIGRATION_POLL") != "0";
+
+    // A poll(2) this long at most, so that a timeout or a cancellation (which close the stream)
+    // is seen soon: closing a socket does not end a poll already waiting on it.
+    private const int PollSliceMicros = 20_000;
+
+    // Waits until the socket under s has data (or an error, or the end) to read. A blocked read
+    // on a .NET socket that has been used asynchronously sleeps until the runtime's I/O thread
+    // sees the data and wakes it: two wake-ups, each of which may wait for a core. poll(2) is
+    // woken by the kernel itself, one wake-up; and before it, a thread that spins for a moment
+    // sees a quick answer (the switchover's are a fraction of a millisecond apart) with none.
+    private static void WaitForData(Stream s, bool spin, Expiry expiry)
+    {
+        if (s is not System.Net.Sockets.NetworkStream ns)
+            return;
+        try
+        {
+            if (spin && SpinLimit > TimeSpan.Zero)
+            {
+                long until = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(SpinLimit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+                while (!ns.DataAvailable)
+                {
+                    if (System.Diagnostics.Stopwatch.GetTimestamp() >= until)
+                        break;
+                    Thread.SpinWait(16);
+                }
+            }
+            if (!PollForData)
+                return;
+            var socket = ns.Socket;
+            while (!expiry.Closed && !socket.Poll(PollSliceMicros, System.Net.Sockets.SelectMode.SelectRead))
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            // the read that follows reports it
         }
     }
 
     private sealed class Expiry(Stream s)
     {
         public volatile bool Expired;
+        public volatile bool Closed;
 
         public void Expire()
         {
@@ -214,7 +294,11 @@ internal static class MigrationWire
             Close();
         }
 
-        public void Close() => s.Dispose();
+        public void Close()
+        {
+            Closed = true;
+            s.Dispose();
+        }
     }
 
     public static byte[] RefusalPayload(string reason) => Encoding.UTF8.GetBytes(reason);

@@ -191,6 +191,9 @@ public static class MigrateBenchCommand
     {
         /// <summary>Median of each part of the time over the completed runs (Tern only).</summary>
         public Dictionary<string, double> Breakdown { get; init; } = [];
+
+        /// <summary>Each completed run's parts, in run order (Tern only), so that a slow run can be told from a fast one.</summary>
+        public List<IReadOnlyDictionary<string, double>> RunBreakdowns { get; init; } = [];
     }
 
     private sealed record CaseSummary(MigrationBenchCase Case, int Runs, long NonZeroBytes, Dictionary<string, SystemSummary> Systems);
@@ -207,7 +210,8 @@ public static class MigrateBenchCommand
             runs.Count(r => r.HeartbeatContinued == true), verify, Median(runs.Select(r => r.DirtyPagesRate)),
             runs.Any(r => r.Converged is not null) ? runs.Count(r => r.Completed && r.Converged == true) : null, runs.Max(r => r.ThrottlePercent))
         {
-            Breakdown = done.SelectMany(r => r.Breakdown.Keys).Distinct().ToDictionary(k => k, k => Math.Round(Median(done.Select(r => r.Breakdown.GetValueOrDefault(k))), 2)),
+            Breakdown = done.SelectMany(r => r.Breakdown.Keys).Distinct().ToDictionary(k => k, k => Math.Round(Median(done.Where(r => r.Breakdown.ContainsKey(k)).Select(r => r.Breakdown[k])), 2)),
+            RunBreakdowns = [.. done.Where(r => r.Breakdown.Count > 0).Select(r => r.Breakdown)],
         };
     }
 
@@ -285,6 +289,7 @@ public static class MigrateBenchCommand
             ["converged"] = m.Converged,
             ["throttle_percent_max"] = m.MaxThrottlePercent,
             ["breakdown"] = m.Breakdown.Count > 0 ? m.Breakdown : null,
+            ["runs_breakdown"] = m.RunBreakdowns.Count > 0 ? m.RunBreakdowns : null,
         };
         var o = new Dictionary<string, object?>
         {

@@ -114,13 +114,40 @@ public static class TernMigrationBench
             Converged = stats.Converged,
             ThrottlePercent = stats.ThrottlePercent,
             Detail = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"downtime = pause {stats.PauseMs:F1} + final copy {stats.FinalCopyMs:F1} ({stats.FinalPages} pages, state {stats.StateCaptureMs:F1}) + ack {stats.AckWaitMs:F1} ms (ready after {stats.ReadyWaitMs:F1}: target applied {stats.TargetApplyMs:F1}, loaded {stats.TargetLoadMs:F1}); pre-copy encode {stats.EncodeMs:F0}, write {stats.WriteMs:F0}, round waits {stats.RoundWaitMs:F0} ms; {stats.BandwidthMiBps:F0} MiB/s; {(stats.Converged ? "converged" : "round limit")}, throttle {stats.ThrottlePercent}%"),
+                $"downtime = pause {stats.PauseMs:F1} + final copy {stats.FinalCopyMs:F1} ({stats.FinalPages} pages, state {stats.StateCaptureMs:F1}) + ack {stats.AckWaitMs:F1} ms (ready after {stats.ReadyWaitMs:F1}: target applied {stats.TargetApplyMs:F1}, loaded {stats.TargetLoadMs:F1}); pre-copy encode {stats.EncodeMs:F0}, write {stats.WriteMs:F0}, round waits {stats.RoundWaitMs:F0} ms; {stats.BandwidthMiBps:F0} MiB/s; {(stats.Converged ? "converged" : "round limit")}, throttle {stats.ThrottlePercent}%; {Timeline(stats.Timeline)}"),
             Breakdown = Breakdown(stats),
         }, nonZero);
     }
 
     /// <summary>The parts of a Tern migration's time, as the bench JSON names them.</summary>
-    public static Dictionary<string, double> Breakdown(MigrationStats s) => new()
+    public static Dictionary<string, double> Breakdown(MigrationStats s)
+    {
+        var parts = Parts(s);
+        // The switchover's hand-offs, in ms after the pause request (the target's when on one clock).
+        if (s.Timeline is { } t)
+        {
+            foreach (var (key, ms) in new (string, double)[]
+            {
+                ("t_guest_parked_ms", t.GuestParkedMs), ("t_state_captured_ms", t.StateCapturedMs), ("t_switchover_begun_ms", t.SwitchoverBegunMs),
+                ("t_final_pages_sent_ms", t.FinalPagesSentMs), ("t_state_sent_ms", t.StateSentMs), ("t_target_state_read_ms", t.TargetStateReadMs),
+                ("t_target_loaded_ms", t.TargetLoadedMs), ("t_target_end_read_ms", t.TargetEndReadMs), ("t_target_ready_sent_ms", t.TargetReadySentMs),
+                ("t_ready_seen_ms", t.ReadySeenMs), ("t_target_guest_thread_waiting_ms", t.TargetGuestThreadWaitingMs), ("t_go_sent_ms", t.GoSentMs),
+                ("t_target_go_read_ms", t.TargetGoReadMs), ("t_target_started_sent_ms", t.TargetStartedSentMs), ("t_started_seen_ms", t.StartedSeenMs),
+                ("gen0_collections_in_window", t.Gen0Collections), ("methods_jitted_in_window", t.MethodsJitted),
+            })
+            {
+                if (!double.IsNaN(ms))
+                    parts[key] = Math.Round(ms, 3);
+            }
+        }
+        return parts;
+    }
+
+    /// <summary>The switchover's hand-offs on one line (ms after the pause request; T marks the target's).</summary>
+    public static string Timeline(SwitchoverTimeline? t) => t is null ? "" : string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"timeline: parked {t.GuestParkedMs:F2}, captured {t.StateCapturedMs:F2}, begun {t.SwitchoverBegunMs:F2}, pages sent {t.FinalPagesSentMs:F2}, state sent {t.StateSentMs:F2}, T state read {t.TargetStateReadMs:F2}, T loaded {t.TargetLoadedMs:F2}, T end read {t.TargetEndReadMs:F2}, T ready sent {t.TargetReadySentMs:F2}, ready seen {t.ReadySeenMs:F2}, T guest thread waiting {t.TargetGuestThreadWaitingMs:F2}, go sent {t.GoSentMs:F2}, T go read {t.TargetGoReadMs:F2}, T started sent {t.TargetStartedSentMs:F2}, started seen {t.StartedSeenMs:F2}; gen0 GCs {t.Gen0Collections}, JIT {t.MethodsJitted}");
+
+    private static Dictionary<string, double> Parts(MigrationStats s) => new()
     {
         ["pause_ms"] = s.PauseMs,
         ["state_capture_ms"] = s.StateCaptureMs,
