@@ -183,9 +183,9 @@ public sealed partial class MigrationSource
             // starts them, so none is in flight). By default that thread, running already, also
             // does the rest: the last pages stream out in small records that the target applies
             // while the next is encoded, the state and the end follow in one write, and it reads
-            // ready, writes go and reads started itself, spinning on the socket for the first
-            // milliseconds of each wait. No hand-off in the window waits for a thread to wake
-            // but the target's guest thread for go (see docs/migration.md).
+            // ready, writes go and reads started itself, polling the socket for the first
+            // milliseconds of each wait (the target does the same on its guest thread), so a
+            // hand-off waits for a wake-up only when the other side is slow (docs/migration.md).
             Report("switchover", round, memory.CountDirty(), dirtyRate, bandwidth, total);
             var marks = new long[SourceMarks];
             var targetMarks = new long[MigrationTarget.TargetMarks];

@@ -240,7 +240,7 @@ internal static class MigrationWire
     /// (TERN_MIGRATION_SPIN_US overrides it, 0 turns spinning off).
     /// </summary>
     public static readonly TimeSpan SpinLimit = TimeSpan.FromMicroseconds(
-        int.TryParse(Environment.GetEnvironmentVariable("TERN_MIGRATION_SPIN_US"), out int us) && us >= 0 ? us : 500);
+        int.TryParse(Environment.GetEnvironmentVariable("TERN_MIGRATION_SPIN_US"), out int us) && us >= 0 ? us : 10_000);
 
     // Whether to wait in poll(2) (TERN_MIGRATION_POLL=0: the socket's own blocking read, to compare).
     private static readonly bool PollForData = Environment.GetEnvironmentVariable("TERN_MIGRATION_POLL") != "0";
@@ -263,11 +263,13 @@ internal static class MigrationWire
             if (spin && SpinLimit > TimeSpan.Zero)
             {
                 long until = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(SpinLimit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+                // Yielding between polls: a thread that is ready on this core (the one the answer
+                // may wait for) runs at once, and with none the yield returns at once.
                 while (!ns.DataAvailable)
                 {
                     if (System.Diagnostics.Stopwatch.GetTimestamp() >= until)
                         break;
-                    Thread.SpinWait(16);
+                    Thread.Yield();
                 }
             }
             if (!PollForData)

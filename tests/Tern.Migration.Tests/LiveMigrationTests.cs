@@ -236,6 +236,17 @@ public sealed class LiveMigrationTests
             Assert.Equal(Enumerable.Range(beats[0], beats.Length), beats);
             Assert.True(stats.DowntimeMs < 1000, $"downtime {stats.DowntimeMs} ms");
             Assert.True(stats.PagesCompressed + stats.PagesRaw + stats.PagesDelta > 0);
+            // The switchover's timeline: both sides in one process share a clock, so the target's
+            // marks (sent back in started) are known. Each side's marks come in order, and each
+            // side acts only after it has read what the other sent before.
+            var t = stats.Timeline!;
+            double[] here = [0, t.GuestParkedMs, t.StateCapturedMs, t.SwitchoverBegunMs, t.FinalPagesSentMs, t.StateSentMs, t.ReadySeenMs, t.GoSentMs, t.StartedSeenMs];
+            double[] there = [t.TargetStateReadMs, t.TargetLoadedMs, t.TargetEndReadMs, t.TargetReadySentMs, t.TargetGuestThreadWaitingMs, t.TargetGoReadMs, t.TargetStartedSentMs];
+            Assert.True(here.Zip(here.Skip(1)).All(p => p.First <= p.Second), $"source hand-offs out of order: {t}");
+            Assert.True(there.Zip(there.Skip(1)).All(p => p.First <= p.Second), $"target hand-offs out of order or unknown: {t}");
+            Assert.True(t.FinalPagesSentMs <= t.TargetStateReadMs && t.TargetEndReadMs <= t.ReadySeenMs && t.ReadySeenMs <= t.TargetGoReadMs && t.TargetStartedSentMs <= t.StartedSeenMs, $"{t}");
+            Assert.Equal(stats.DowntimeMs, t.StartedSeenMs, 6);
+            Assert.Equal(stats.PauseMs, t.GuestParkedMs, 6);
         }
     }
 

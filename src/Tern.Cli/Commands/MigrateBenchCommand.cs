@@ -20,10 +20,10 @@ public static class MigrateBenchCommand
     public static Command Create()
     {
         var qemu = new Option<bool>("--qemu") { Description = "Also migrate each guest between two qemu-system-riscv64 processes (defaults, and tuned: downtime-limit 10 ms, unlimited bandwidth)." };
-        var runs = new Option<int>("--runs") { Description = "Migrations per case and system (the table shows medians).", DefaultValueFactory = _ => 3 };
+        var runs = new Option<int>("--runs") { Description = "Migrations per case and system (the table shows medians).", DefaultValueFactory = _ => 5 };
         var cases = new Option<string>("--cases") { Description = "Comma-separated cases: idle, ws, 1k, 10k, 50k, wfi.", DefaultValueFactory = _ => string.Join(',', MigrationBenchCase.All.Select(c => c.Name)) };
         var timeLimit = new Option<int>("--time-limit") { Description = "Seconds a migration may take before it is cancelled.", DefaultValueFactory = _ => 10 };
-        var budget = new Option<int>("--budget") { Description = "Seconds for the whole run: a case starts another run only while it is within its share (every case gets one run).", DefaultValueFactory = _ => 240 };
+        var budget = new Option<int>("--budget") { Description = "Seconds for the whole run: a case starts another run only while it is within its share (every case gets one run).", DefaultValueFactory = _ => 420 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per case." };
         var migrate = new Command("migrate", "Live-migrate the benchmark guests (idle, 192 MiB working set, 1k/10k/50k dirtied pages/s, WFI) and report total time, setup time, downtime, bytes and rounds.")
         {
