@@ -51,6 +51,16 @@ public sealed class MigrateBenchTests
                 double total = s.GetProperty("total_time_ms").GetDouble();
                 double downtime = s.GetProperty("downtime_ms").GetDouble();
                 Assert.True(bytes > 0 && total > 0 && downtime >= 0 && downtime <= total && s.GetProperty("rounds").GetInt32() >= 1, where);
+                if (system == "tern")
+                {
+                    // Each run's switchover timeline: it ends when started was seen, the end of the downtime.
+                    var runs = s.GetProperty("runs_breakdown");
+                    Assert.True(runs.GetArrayLength() == 1, where);
+                    var run = runs[0];
+                    Assert.Equal(downtime, run.GetProperty("t_started_seen_ms").GetDouble(), 1);
+                    Assert.True(run.GetProperty("t_target_go_read_ms").GetDouble() <= run.GetProperty("t_started_seen_ms").GetDouble(), where);
+                    Assert.True(run.GetProperty("gen0_collections_in_window").GetDouble() >= 0, where);
+                }
                 if (name == "1k")
                 {
                     // The working set travelled, and the guest dirtied at about its rate.
