@@ -191,6 +191,25 @@ public sealed class RemoteIoTests : IAsyncLifetime, IDisposable
         Assert.Contains("bad magic", _server.LastProtocolError);
     }
 
+    [Fact]
+    public async Task A_refusal_is_counted_only_after_its_reason_and_log_line_are_there()
+    {
+        // Tests (and operators) wait for the count to grow, then read the reason: the count must come last.
+        long countWhenLogged = -1;
+        string? reasonWhenLogged = null;
+        _server.Log = _ =>
+        {
+            countWhenLogged = _server.ProtocolErrors;
+            reasonWhenLogged = _server.LastProtocolError;
+        };
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(_server.Endpoint);
+        await socket.SendAsync(new byte[ExtentProtocol.HelloBytes]);
+        await WaitUntilAsync(() => _server.ProtocolErrors == 1);
+        Assert.Equal(0, countWhenLogged);
+        Assert.Contains("bad magic", reasonWhenLogged);
+    }
+
     internal static async Task WaitUntilAsync(Func<bool> condition, int seconds = 10)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
