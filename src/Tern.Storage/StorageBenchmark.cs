@@ -30,6 +30,22 @@ public sealed record StorageBenchmarkOptions
 /// <param name="Iops">Operations per second.</param>
 public sealed record StorageBenchmarkResult(string Device, string Workload, double MiBPerSecond, double Iops);
 
+/// <summary>
+/// What checksums cost one cached read workload: the same reads on a linear LV with checksums
+/// and on one without, timed in alternating pairs; each pair gives the ratio of its two times.
+/// </summary>
+/// <param name="Workload">seq-read-1M or rand-read-4K.</param>
+/// <param name="Percent">The median over the pairs of (time with checksums / time without - 1), in percent.</param>
+/// <param name="LowPercent">The lower quartile of the same per-pair figures.</param>
+/// <param name="HighPercent">Their upper quartile.</param>
+/// <param name="Pairs">How many pairs were timed.</param>
+public sealed record ChecksumCostResult(string Workload, double Percent, double LowPercent, double HighPercent, int Pairs);
+
+/// <summary>Everything one run of the benchmark measured.</summary>
+/// <param name="Results">Each workload on each device (best of five runs).</param>
+/// <param name="ChecksumCost">The checksum cost of the cached reads (linear vs linear-nosum).</param>
+public sealed record StorageBenchmarkReport(List<StorageBenchmarkResult> Results, List<ChecksumCostResult> ChecksumCost);
+
 /// <summary>Runs the storage benchmark.</summary>
 public static partial class StorageBenchmark
 {
@@ -58,11 +74,12 @@ public static partial class StorageBenchmark
     /// turns run by run (five runs, the best kept), so drift in the machine's load and page cache
     /// hits them all alike.
     /// </summary>
-    public static async Task<List<StorageBenchmarkResult>> RunAsync(StorageBenchmarkOptions o, Action<StorageBenchmarkResult>? onResult = null, CancellationToken ct = default)
+    public static async Task<StorageBenchmarkReport> RunAsync(StorageBenchmarkOptions o, Action<StorageBenchmarkResult>? onResult = null, CancellationToken ct = default)
     {
         string dir = Path.Combine(o.Directory, $"tern-bench-{Environment.ProcessId}");
         System.IO.Directory.CreateDirectory(dir);
         var results = new List<StorageBenchmarkResult>();
+        var costs = new List<ChecksumCostResult>();
         var pvs = new List<PhysicalVolume>();
         var devices = new List<(string Name, IBlockDevice Device)>();
         VolumeGroup? vg = null;
@@ -106,6 +123,8 @@ public static partial class StorageBenchmark
                     onResult?.Invoke(r);
                 }
             }
+            var byName = workloads.ToDictionary(w => w.Name, w => w.Work);
+            costs.AddRange(await ChecksumCostAsync(byName["linear"], byName["linear-nosum"], o.Seed).ConfigureAwait(false));
             foreach (string kind in new[] { "linear", "thin" })
             {
                 var best = new Dictionary<int, double>();
@@ -131,7 +150,70 @@ public static partial class StorageBenchmark
                 pv.Dispose();
             System.IO.Directory.Delete(dir, recursive: true);
         }
-        return results;
+        return new StorageBenchmarkReport(results, costs);
+    }
+
+    /// <summary>Pairs timed per workload by <see cref="ChecksumCostAsync(IBlockDevice, IBlockDevice, StorageBenchmarkOptions, CancellationToken)"/>.</summary>
+    public const int ChecksumCostPairs = 31;
+
+    /// <summary>
+    /// The checksum cost of cached sequential 1 MiB and random 4 KiB reads: <paramref name="withSums"/>
+    /// (an LV with checksums) against <paramref name="without"/> (the same layout without), both
+    /// already written in full. See <see cref="ChecksumCostResult"/>.
+    /// </summary>
+    public static async Task<List<ChecksumCostResult>> ChecksumCostAsync(IBlockDevice withSums, IBlockDevice without, StorageBenchmarkOptions o, CancellationToken ct = default)
+    {
+        var sum = new Workloads(withSums, o, () => { }, ct);
+        var nosum = new Workloads(without, o, () => { }, ct);
+        await sum.RunAsync("seq-read-1M", o.Seed).ConfigureAwait(false); // warm-up
+        await nosum.RunAsync("seq-read-1M", o.Seed).ConfigureAwait(false);
+        return await ChecksumCostAsync(sum, nosum, o.Seed).ConfigureAwait(false);
+    }
+
+    // Each pair runs both devices on the same requests, one right after the other, the order
+    // swapped from pair to pair, so that a change in the machine's load between pairs moves both
+    // of a pair's times alike and the first-run and second-run effects cancel out; a pair hit by
+    // a burst of load gives an outlying ratio, which the median ignores.
+    private static async Task<List<ChecksumCostResult>> ChecksumCostAsync(Workloads sum, Workloads nosum, int seed)
+    {
+        var costs = new List<ChecksumCostResult>();
+        foreach (string workload in new[] { "seq-read-1M", "rand-read-4K" })
+        {
+            var ratios = new double[ChecksumCostPairs];
+            for (int pair = 0; pair < ratios.Length; pair++)
+            {
+                double with, without;
+                if (pair % 2 == 0)
+                {
+                    with = await sum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
+                    without = await nosum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
+                }
+                else
+                {
+                    without = await nosum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
+                    with = await sum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
+                }
+                ratios[pair] = ((with / without) - 1) * 100;
+            }
+            costs.Add(Summarize(workload, ratios));
+        }
+        return costs;
+    }
+
+    /// <summary>The median and quartiles of per-pair checksum costs (in percent).</summary>
+    internal static ChecksumCostResult Summarize(string workload, double[] percents)
+    {
+        var sorted = percents.Order().ToArray();
+        return new ChecksumCostResult(workload, Quantile(sorted, 0.5), Quantile(sorted, 0.25), Quantile(sorted, 0.75), sorted.Length);
+    }
+
+    // Linear interpolation between the closest ranks of a sorted, non-empty array.
+    private static double Quantile(double[] sorted, double q)
+    {
+        double rank = q * (sorted.Length - 1);
+        int below = (int)Math.Floor(rank);
+        int above = Math.Min(below + 1, sorted.Length - 1);
+        return sorted[below] + ((rank - below) * (sorted[above] - sorted[below]));
     }
 
     private const long SnapshotSet = 64L << 20;
@@ -206,7 +288,7 @@ public static partial class StorageBenchmark
             return sw.Elapsed.TotalSeconds;
         }
 
-        private Task RunAsync(string workload, int seed) => workload switch
+        public Task RunAsync(string workload, int seed) => workload switch
         {
             "seq-write-1M" => SequentialAsync(write: true),
             "seq-read-1M" or "seq-read-1M-cold" => SequentialAsync(write: false),
