@@ -1,27 +1,29 @@
-// Verification of large reads on a second core. A reader of a large verified request copies it
-// 256 KiB at a time, in 64 KiB pieces; it posts the request to one long-lived helper thread (per
-// process), which verifies the pieces already copied, first to last, while the reader copies the
-// rest. Once it has copied everything, the reader verifies the pieces nobody has taken, last to
-// first, so the two meet without contending. Only PVs whose reads complete on the calling thread
-// (local files, also behind a node's fence) use it, so the reader never leaves the thread
-// mid-request.
+// Large verified reads with a second core. A reader of a large verified request reads it in
+// 64 KiB pieces, each verified right after it is copied, while it is still in this core's cache.
+// It posts the request to one long-lived helper thread (per process), which reads and verifies
+// the last eighth of the pieces, last to first, into the same buffer; the reader reads and
+// verifies the rest, first to last (256 KiB per read call), and then any of the helper's pieces
+// the helper has not taken. So a request never waits for the helper to start: when it is slow to
+// wake (a loaded machine) the reader does everything itself; it only waits for a piece the helper
+// has begun, about 10 us of work. Only PVs whose reads complete on the calling thread (local
+// files, also behind a node's fence) use it.
 //
-// The reader never waits long for the helper: when the helper is slow to wake it simply finds
-// every piece still free, and a piece the helper holds but has not finished within PieceWait
-// (the helper was preempted, on a loaded machine) is verified again by the reader, which then
-// closes the job so that the helper's late result is dropped. The helper therefore only reads
-// the buffer (never-written blocks are zeroed by the reader) and is only used for array-backed
-// buffers, which stay valid for as long as it may still read them.
+// Why the helper copies its pieces instead of verifying pieces the reader copied: a helper that
+// reads the reader's freshly written buffer leaves those cache lines shared between the two
+// cores, and the next copy into the buffer must take them back line by line, which slowed the
+// copy by about 7% on the quiet 2-core machine, as much as the checksums saved; each side
+// touching only its own pieces shares nothing. Why an eighth: that is about what the checksums
+// add to a read's work (a 1 MiB copy out of the page cache takes ~110-140 us, its CRC ~19 us), so
+// the helper takes on the checksums' cost, no more: a verified read costs what an unverified one
+// does, without becoming a parallel copy that would be faster than one.
 //
 // Waking a blocked thread costs tens of microseconds (more in a VM, whose idle core must be
-// woken too) against about 110 us for the copy of a 1 MiB request, so a helper that blocked
-// between requests joined a sequential stream's requests late. After a job, the helper therefore
-// spins for the next one for a bounded time (SpinWindow), but only while jobs follow one another
-// that closely: after a job that came later than that, or a spin that found none, it blocks at
-// once, so rare large reads cost no spinning.
+// woken too), so a helper that blocked between requests joined a sequential stream's requests
+// late or not at all. After a job, the helper therefore spins for the next one for a bounded time
+// (SpinWindow), but only while jobs follow one another that closely: after a job that came later
+// than that, or a spin that found none, it blocks at once, so rare large reads cost no spinning.
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using Tern.Storage.Format;
+using System.Runtime.ExceptionServices;
 
 namespace Tern.Storage;
 
@@ -29,7 +31,7 @@ public sealed partial class PhysicalVolume
 {
     private static Job? _posted;
     private static int _helperBlocked; // 1 while the helper is (about to be) blocked on Wake
-    private static long _helperJobs, _helperWakes, _piecesRedone;
+    private static long _helperJobs, _helperPieces, _helperWakes;
     private static readonly ManualResetEventSlim Wake = new(false, spinCount: 1);
     private static readonly Lazy<Thread> Helper = new(() =>
     {
@@ -38,125 +40,127 @@ public sealed partial class PhysicalVolume
         return t;
     });
 
-    // The reader copies 4 pieces (256 KiB) per read call: a quarter of the calls of one per
-    // piece, while the helper still starts after the first quarter of a 1 MiB request, and the
-    // last call's pieces are shared by both sides, so the tail no one overlaps stays short.
+    // The reader copies up to 4 pieces (256 KiB) per read call, then verifies them: a quarter of
+    // the calls of one per piece, and 256 KiB still fits in this core's cache.
     private const int ReadPieces = 4;
+
+    // The helper's share of a request's pieces (see the top of the file).
+    private const int HelperShare = 8;
 
     // How long the helper spins for the next job: about twice a 1 MiB request's copy time, so a
     // reader that issues requests back to back (or nearly) always finds it awake.
     private static readonly long SpinWindow = Stopwatch.Frequency / 5000; // 200 us
 
-    // How long the reader waits for a piece the helper holds before verifying it itself: a piece
-    // takes the helper 1-3 us, so only a preempted helper takes longer.
-    private static readonly long PieceWait = Stopwatch.Frequency / 50_000; // 20 us
-
     private const int Free = 0, ByHelper = 1, ByReader = 2, Done = 3;
 
     /// <summary>
-    /// Since the process started: jobs the helper joined, times a reader had to wake it, and pieces
-    /// a reader verified again because the helper held them too long (for tests and benchmarks).
+    /// Since the process started: jobs the helper joined, pieces it read and verified, and times a
+    /// reader had to wake it (for tests and benchmarks).
     /// </summary>
-    internal static (long Joined, long Wakes, long Redone) HelperCounts =>
-        (Interlocked.Read(ref _helperJobs), Interlocked.Read(ref _helperWakes), Interlocked.Read(ref _piecesRedone));
+    internal static (long Joined, long Pieces, long Wakes) HelperCounts =>
+        (Interlocked.Read(ref _helperJobs), Interlocked.Read(ref _helperPieces), Interlocked.Read(ref _helperWakes));
 
     /// <summary>Whether the helper is blocked (not spinning, not working) waiting for a job.</summary>
     internal static bool HelperBlocked => Volatile.Read(ref _helperBlocked) == 1;
 
-    /// <summary>Called by the helper on taking a piece, before verifying it: tests stall it there, as a preemption would.</summary>
+    /// <summary>Called by the helper on taking a piece, before reading it: tests stall it there, as a preemption would.</summary>
     internal static Action? HelperTookPiece { get; set; }
 
-    private sealed class Job(PhysicalVolume pv, long firstTag, Memory<byte> buffer, int blocks)
+    private sealed class Job(PhysicalVolume pv, ISynchronousReads file, long dataOffset, Memory<byte> buffer)
     {
-        public readonly int Pieces = (blocks + PieceBlocks - 1) / PieceBlocks;
-        public readonly int[] State = new int[(blocks + PieceBlocks - 1) / PieceBlocks];
-        public int Read;   // pieces copied so far (written by the reader)
+        public readonly int Pieces = (buffer.Length / BlockSize + PieceBlocks - 1) / PieceBlocks;
+        public readonly int[] State = new int[(buffer.Length / BlockSize + PieceBlocks - 1) / PieceBlocks];
         public int Joined; // 1 once the helper took the job
-        public volatile bool Abandoned; // the reader's copy failed
-        private bool _closed; // the reader took back the pieces the helper still held (under the lock)
+        public volatile bool Abandoned; // the reader failed: the helper takes no more pieces
         private List<int>? _bad;
+        private Exception? _error;
 
-        // Bad blocks of one piece (indexes within the request); reads the buffer only.
-        public List<int>? Check(int piece)
+        public int HelperFrom => Pieces - (Pieces / HelperShare);
+
+        // Copies pieces [first, first + count) in one call and verifies them; bad blocks go to `bad`.
+        public void ReadAndVerify(int first, int count, ref List<int>? bad)
         {
-            int at = piece * PieceBlocks, n = Math.Min(PieceBlocks, blocks - at);
-            return pv.Check(buffer.Span.Slice(at * BlockSize, n * BlockSize), firstTag + at, at, n);
+            int at = first * PieceBlocks, blocks = buffer.Length / BlockSize;
+            int n = Math.Min(count * PieceBlocks, blocks - at);
+            var span = buffer.Span.Slice(at * BlockSize, n * BlockSize);
+            file.Read(pv.Label.DataOffset + dataOffset + ((long)at * BlockSize), span);
+            long firstTag = dataOffset / BlockSize;
+            for (int p = 0; p < count; p++)
+            {
+                int from = p * PieceBlocks, m = Math.Min(PieceBlocks, n - from);
+                if (pv.Verify(span.Slice(from * BlockSize, m * BlockSize), firstTag + at + from, at + from, m, verify: true) is { } found)
+                    (bad ??= []).AddRange(found);
+            }
         }
 
-        // The helper's part: copied pieces nobody has taken yet, first to last.
+        // The helper's part: its pieces, last to first, until the reader has taken the rest.
         public void Help()
         {
-            for (int p = 0; p < Pieces; p++)
+            for (int p = Pieces - 1; p >= HelperFrom && !Abandoned; p--)
             {
-                var spin = default(SpinWait);
-                while (Volatile.Read(ref Read) <= p)
-                {
-                    if (Abandoned)
-                        return;
-                    spin.SpinOnce(sleep1Threshold: -1);
-                }
                 if (Interlocked.CompareExchange(ref State[p], ByHelper, Free) != Free)
-                    return; // the reader has come this far from the end
+                    return;
                 HelperTookPiece?.Invoke();
-                var found = Check(p);
+                List<int>? found = null;
+                try
+                {
+                    ReadAndVerify(p, 1, ref found);
+                }
+                catch (Exception e)
+                {
+                    _error ??= e;
+                }
+                Interlocked.Increment(ref _helperPieces);
                 lock (this)
                 {
-                    if (_closed)
-                        return;
                     if (found is not null)
                         (_bad ??= []).AddRange(found);
-                    State[p] = Done;
                 }
+                Volatile.Write(ref State[p], Done);
             }
         }
 
-        // The reader's part, once everything is copied: free pieces last to first, then those the
-        // helper holds (waited for briefly, else verified here). Returns every bad block.
-        public List<int>? Finish()
+        // The reader's part: its pieces, then the helper's that it has not taken (first to last),
+        // then a wait for those it has begun. Returns every bad block.
+        public List<int>? Run()
         {
             List<int>? bad = null;
-            for (int p = Pieces - 1; p >= 0; p--)
+            try
             {
-                if (Interlocked.CompareExchange(ref State[p], ByReader, Free) == Free && Check(p) is { } found)
-                    (bad ??= []).AddRange(found);
-            }
-            long deadline = 0;
-            for (int p = 0; p < Pieces; p++)
-            {
-                var spin = default(SpinWait);
-                while (Volatile.Read(ref State[p]) == ByHelper)
+                for (int p = 0; p < HelperFrom; p += ReadPieces)
+                    ReadAndVerify(p, Math.Min(ReadPieces, HelperFrom - p), ref bad);
+                for (int p = HelperFrom; p < Pieces; p++)
                 {
-                    long now = Stopwatch.GetTimestamp();
-                    if (deadline == 0)
-                        deadline = now + PieceWait;
-                    else if (now > deadline)
-                        break;
-                    spin.SpinOnce(sleep1Threshold: -1);
+                    if (Interlocked.CompareExchange(ref State[p], ByReader, Free) == Free)
+                        ReadAndVerify(p, 1, ref bad);
                 }
             }
+            catch
+            {
+                Abandoned = true;
+                WaitForHelper();
+                throw;
+            }
+            WaitForHelper();
+            if (_error is { } error)
+                ExceptionDispatchInfo.Throw(error);
             lock (this)
             {
-                _closed = true;
                 if (_bad is not null)
                     (bad ??= []).AddRange(_bad);
-            }
-            for (int p = 0; p < Pieces; p++)
-            {
-                if (State[p] != ByHelper)
-                    continue;
-                Interlocked.Increment(ref _piecesRedone);
-                if (Check(p) is { } found)
-                    (bad ??= []).AddRange(found);
             }
             return bad;
         }
 
-        // On a failed copy: the helper may still be verifying a piece; its result is dropped.
-        public void Abandon()
+        // The helper writes into the buffer: the request is not over while it still does.
+        private void WaitForHelper()
         {
-            Abandoned = true;
-            lock (this)
-                _closed = true;
+            for (int p = HelperFrom; p < Pieces; p++)
+            {
+                var spin = default(SpinWait);
+                while (Volatile.Read(ref State[p]) == ByHelper)
+                    spin.SpinOnce(sleep1Threshold: -1);
+            }
         }
     }
 
@@ -221,12 +225,10 @@ public sealed partial class PhysicalVolume
     private bool ReadWithHelper(long dataOffset, Memory<byte> buffer, out List<int>? bad)
     {
         bad = null;
-        if (Environment.ProcessorCount < 2 || Io is not ISynchronousReads { CanReadSynchronously: true } file || !MemoryMarshal.TryGetArray<byte>(buffer, out _))
+        if (Environment.ProcessorCount < 2 || Io is not ISynchronousReads { CanReadSynchronously: true } file)
             return false;
-        long firstTag = dataOffset / BlockSize;
-        int blocks = buffer.Length / BlockSize;
-        var job = new Job(this, firstTag, buffer, blocks);
-        if (Interlocked.CompareExchange(ref _posted, job, null) is not null)
+        var job = new Job(this, file, dataOffset, buffer);
+        if (job.HelperFrom == job.Pieces || Interlocked.CompareExchange(ref _posted, job, null) is not null)
             return false;
         _ = Helper.Value;
         if (Volatile.Read(ref _helperBlocked) == 1)
@@ -236,48 +238,13 @@ public sealed partial class PhysicalVolume
         }
         try
         {
-            for (int p = 0; p < job.Pieces; p += ReadPieces)
-            {
-                int at = p * PieceBlocks * BlockSize, n = Math.Min(ReadPieces * PieceBlocks * BlockSize, buffer.Length - at);
-                file.Read(Label.DataOffset + dataOffset + at, buffer.Span.Slice(at, n));
-                Volatile.Write(ref job.Read, Math.Min(p + ReadPieces, job.Pieces));
-            }
+            bad = job.Run();
         }
-        catch
+        finally
         {
-            job.Abandon();
             Volatile.Write(ref _posted, null);
-            throw;
         }
-        bad = job.Finish();
-        Volatile.Write(ref _posted, null);
         bad?.Sort();
-        ZeroUnwritten(buffer.Span, firstTag, blocks);
         return true;
-    }
-
-    // Blocks never written since allocation (tag 0) read as zeros.
-    private void ZeroUnwritten(Span<byte> span, long firstTag, int count)
-    {
-        var tags = _tags.AsSpan((int)firstTag, count);
-        for (int i = 0; i < tags.Length; i++)
-        {
-            if (tags[i] == 0)
-                span.Slice(i * BlockSize, BlockSize).Clear();
-        }
-    }
-
-    // The indexes (counted from `index`) of written blocks that do not match their tags.
-    private List<int>? Check(ReadOnlySpan<byte> span, long firstTag, int index, int count)
-    {
-        List<int>? bad = null;
-        var tags = _tags.AsSpan((int)firstTag, count);
-        for (int i = 0; i < count; i++)
-        {
-            uint tag = tags[i];
-            if (tag != 0 && Checksums.BlockTag(span.Slice(i * BlockSize, BlockSize)) != tag)
-                (bad ??= []).Add(index + i);
-        }
-        return bad;
     }
 }

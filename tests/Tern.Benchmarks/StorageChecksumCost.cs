@@ -1,8 +1,8 @@
 // The checksum-cost figure of `tern bench storage` alone, repeated: a linear LV with checksums
 // and one without (256 MiB each, written in full), their cached sequential 1 MiB and random
 // 4 KiB reads timed in alternating pairs (StorageBenchmark.ChecksumCostAsync), the whole
-// measurement run N times so that its run-to-run spread shows; also how often the verify helper
-// took part in a large read and how often it had to be woken.
+// measurement run N times so that its run-to-run spread shows; also how many large reads the
+// verify helper took part in, how many pieces it read, and how often it had to be woken.
 //   dotnet run -c Release --project tests/Tern.Benchmarks -- storage-checksum-cost [dir] [runs]
 using System.Globalization;
 using Tern.Storage;
@@ -36,14 +36,14 @@ internal static class StorageChecksumCost
             await sum.FlushAsync();
             await nosum.FlushAsync();
             var options = new StorageBenchmarkOptions { Directory = dir, WorkingSet = Size };
-            Console.WriteLine($"run  workload        cost %   quartiles %      helper joined/woken/redone");
+            Console.WriteLine($"run  workload        cost %   quartiles %      helper jobs/pieces/wakes");
             for (int run = 1; run <= runs; run++)
             {
-                var (joined0, wakes0, redone0) = PhysicalVolume.HelperCounts;
+                var (joined0, pieces0, wakes0) = PhysicalVolume.HelperCounts;
                 var costs = await StorageBenchmark.ChecksumCostAsync(sum, nosum, options);
-                var (joined, wakes, redone) = PhysicalVolume.HelperCounts;
+                var (joined, pieces, wakes) = PhysicalVolume.HelperCounts;
                 foreach (var c in costs)
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{run,3}  {c.Workload,-14} {c.Percent,6:F1}   {c.LowPercent,5:F1} to {c.HighPercent,5:F1}   {joined - joined0}/{wakes - wakes0}/{redone - redone0}"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{run,3}  {c.Workload,-14} {c.Percent,6:F1}   {c.LowPercent,5:F1} to {c.HighPercent,5:F1}   {joined - joined0}/{pieces - pieces0}/{wakes - wakes0}"));
             }
         }
         finally
