@@ -31,15 +31,16 @@ public sealed record StorageBenchmarkOptions
 public sealed record StorageBenchmarkResult(string Device, string Workload, double MiBPerSecond, double Iops);
 
 /// <summary>
-/// What checksums cost one cached read workload: the same reads on a linear LV with checksums
-/// and on one without, timed in alternating pairs; each pair gives the ratio of its two times.
+/// What checksums cost one cached read workload: the same reads on a linear LV with checksums (A)
+/// and on one without (B), timed in blocks of four runs, A B B A or B A A B in turn; each block
+/// gives the ratio of its two A times to its two B times.
 /// </summary>
 /// <param name="Workload">seq-read-1M or rand-read-4K.</param>
-/// <param name="Percent">The median over the pairs of (time with checksums / time without - 1), in percent.</param>
-/// <param name="LowPercent">The lower quartile of the same per-pair figures.</param>
+/// <param name="Percent">The median over the blocks of (A time / B time - 1), in percent.</param>
+/// <param name="LowPercent">The lower quartile of the same per-block figures.</param>
 /// <param name="HighPercent">Their upper quartile.</param>
-/// <param name="Pairs">How many pairs were timed.</param>
-public sealed record ChecksumCostResult(string Workload, double Percent, double LowPercent, double HighPercent, int Pairs);
+/// <param name="Blocks">How many blocks were timed.</param>
+public sealed record ChecksumCostResult(string Workload, double Percent, double LowPercent, double HighPercent, int Blocks);
 
 /// <summary>Everything one run of the benchmark measured.</summary>
 /// <param name="Results">Each workload on each device (best of five runs).</param>
@@ -153,8 +154,8 @@ public static partial class StorageBenchmark
         return new StorageBenchmarkReport(results, costs);
     }
 
-    /// <summary>Pairs timed per workload by <see cref="ChecksumCostAsync(IBlockDevice, IBlockDevice, StorageBenchmarkOptions, CancellationToken)"/>.</summary>
-    public const int ChecksumCostPairs = 31;
+    /// <summary>Blocks of four runs timed per workload by <see cref="ChecksumCostAsync(IBlockDevice, IBlockDevice, StorageBenchmarkOptions, CancellationToken)"/>.</summary>
+    public const int ChecksumCostBlocks = 16;
 
     /// <summary>
     /// The checksum cost of cached sequential 1 MiB and random 4 KiB reads: <paramref name="withSums"/>
@@ -170,37 +171,33 @@ public static partial class StorageBenchmark
         return await ChecksumCostAsync(sum, nosum, o.Seed).ConfigureAwait(false);
     }
 
-    // Each pair runs both devices on the same requests, one right after the other, the order
-    // swapped from pair to pair, so that a change in the machine's load between pairs moves both
-    // of a pair's times alike and the first-run and second-run effects cancel out; a pair hit by
-    // a burst of load gives an outlying ratio, which the median ignores.
+    // Within a block both devices run the same requests, each once first and once last, so a
+    // steady drift in the machine's load and any advantage of running first or second (seen as
+    // +-10% between single pairs of 4 KiB runs) cancel out; a block hit by a burst of load gives
+    // an outlying ratio, which the median ignores. Blocks alternate which device starts.
     private static async Task<List<ChecksumCostResult>> ChecksumCostAsync(Workloads sum, Workloads nosum, int seed)
     {
         var costs = new List<ChecksumCostResult>();
         foreach (string workload in new[] { "seq-read-1M", "rand-read-4K" })
         {
-            var ratios = new double[ChecksumCostPairs];
-            for (int pair = 0; pair < ratios.Length; pair++)
+            var ratios = new double[ChecksumCostBlocks];
+            for (int block = 0; block < ratios.Length; block++)
             {
-                double with, without;
-                if (pair % 2 == 0)
-                {
-                    with = await sum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
-                    without = await nosum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
-                }
-                else
-                {
-                    without = await nosum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
-                    with = await sum.TimeAsync(workload, seed + pair).ConfigureAwait(false);
-                }
-                ratios[pair] = ((with / without) - 1) * 100;
+                var (first, second) = block % 2 == 0 ? (sum, nosum) : (nosum, sum);
+                int s = seed + block;
+                double t1 = await first.TimeAsync(workload, s).ConfigureAwait(false);
+                double t2 = await second.TimeAsync(workload, s).ConfigureAwait(false);
+                t2 += await second.TimeAsync(workload, s).ConfigureAwait(false);
+                t1 += await first.TimeAsync(workload, s).ConfigureAwait(false);
+                var (with, without) = block % 2 == 0 ? (t1, t2) : (t2, t1);
+                ratios[block] = ((with / without) - 1) * 100;
             }
             costs.Add(Summarize(workload, ratios));
         }
         return costs;
     }
 
-    /// <summary>The median and quartiles of per-pair checksum costs (in percent).</summary>
+    /// <summary>The median and quartiles of per-block checksum costs (in percent).</summary>
     internal static ChecksumCostResult Summarize(string workload, double[] percents)
     {
         var sorted = percents.Order().ToArray();

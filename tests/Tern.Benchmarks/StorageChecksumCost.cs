@@ -1,6 +1,6 @@
 // The checksum-cost figure of `tern bench storage` alone, repeated: a linear LV with checksums
 // and one without (256 MiB each, written in full), their cached sequential 1 MiB and random
-// 4 KiB reads timed in alternating pairs (StorageBenchmark.ChecksumCostAsync), the whole
+// 4 KiB reads timed in ABBA blocks (StorageBenchmark.ChecksumCostAsync), the whole
 // measurement run N times so that its run-to-run spread shows; also how many large reads the
 // verify helper took part in, how many pieces it read, and how often it had to be woken.
 //   dotnet run -c Release --project tests/Tern.Benchmarks -- storage-checksum-cost [dir] [runs]

@@ -674,7 +674,7 @@ public static partial class StorageCommands
                     output.WriteLine($"  {r.Device,-13} {r.Workload,-19} {r.MiBPerSecond / baseline.MiBPerSecond * 100,6:F1}% of {baseline.Device}");
                 }
                 output.WriteLine();
-                output.WriteLine($"  checksum cost (linear vs linear-nosum, cached; median of {StorageBenchmark.ChecksumCostPairs} alternating pairs, quartiles):");
+                output.WriteLine($"  checksum cost (linear vs linear-nosum, cached; median and quartiles of {StorageBenchmark.ChecksumCostBlocks} ABBA blocks):");
                 foreach (var c in report.ChecksumCost)
                     output.WriteLine($"  {c.Workload,-19} {c.Percent,6:F1}%   ({c.LowPercent:F1}% to {c.HighPercent:F1}%)");
             }
