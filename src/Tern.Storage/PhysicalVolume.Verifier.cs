@@ -71,7 +71,7 @@ public sealed partial class PhysicalVolume
         public readonly int Pieces = (buffer.Length / BlockSize + PieceBlocks - 1) / PieceBlocks;
         public readonly int[] State = new int[(buffer.Length / BlockSize + PieceBlocks - 1) / PieceBlocks];
         public int Joined; // 1 once the helper took the job
-        public volatile bool Abandoned; // the reader failed: the helper takes no more pieces
+        public volatile bool Abandoned; // the reader failed: the helper need not try more pieces
         private List<int>? _bad;
         private Exception? _error;
 
@@ -137,7 +137,11 @@ public sealed partial class PhysicalVolume
             }
             catch
             {
+                // Shut the helper out of the pieces it has not taken, or it could still write
+                // into the buffer after the caller has it back.
                 Abandoned = true;
+                for (int p = HelperFrom; p < Pieces; p++)
+                    Interlocked.CompareExchange(ref State[p], ByReader, Free);
                 WaitForHelper();
                 throw;
             }

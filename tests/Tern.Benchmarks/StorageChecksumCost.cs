@@ -1,9 +1,9 @@
 // The checksum-cost figure of `tern bench storage` alone, repeated: a linear LV with checksums
-// and one without (256 MiB each, written in full), their cached sequential 1 MiB and random
+// and one without (256 MiB each unless told, written in full), their cached sequential 1 MiB and random
 // 4 KiB reads timed in ABBA blocks (StorageBenchmark.ChecksumCostAsync), the whole
 // measurement run N times so that its run-to-run spread shows; also how many large reads the
 // verify helper took part in, how many pieces it read, and how often it had to be woken.
-//   dotnet run -c Release --project tests/Tern.Benchmarks -- storage-checksum-cost [dir] [runs]
+//   dotnet run -c Release --project tests/Tern.Benchmarks -- storage-checksum-cost [dir] [runs] [MiB per LV]
 using System.Globalization;
 using Tern.Storage;
 
@@ -11,31 +11,30 @@ namespace Tern.Benchmarks;
 
 internal static class StorageChecksumCost
 {
-    private const long Size = 256L << 20;
-
     public static async Task<int> Run(string[] args)
     {
         string dir = Path.Combine(args.Length > 0 ? args[0] : Path.GetTempPath(), $"tern-checksum-cost-{Environment.ProcessId}");
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
+        long size = (args.Length > 2 ? long.Parse(args[2], CultureInfo.InvariantCulture) : 256) << 20;
         Directory.CreateDirectory(dir);
         try
         {
-            using var pv = await PhysicalVolume.CreateAsync(FilePhysicalVolumeIo.OpenOrCreate(Path.Combine(dir, "pv0.img"), (2 * Size) + (512L << 20)), "bench");
+            using var pv = await PhysicalVolume.CreateAsync(FilePhysicalVolumeIo.OpenOrCreate(Path.Combine(dir, "pv0.img"), (2 * size) + (512L << 20)), "bench");
             using var vg = await VolumeGroup.CreateAsync("bench", [pv]);
-            await vg.CreateLvAsync("sum", Size, LvLayout.Linear);
-            await vg.CreateLvAsync("nosum", Size, LvLayout.Linear with { Checksums = false });
+            await vg.CreateLvAsync("sum", size, LvLayout.Linear);
+            await vg.CreateLvAsync("nosum", size, LvLayout.Linear with { Checksums = false });
             using var sum = vg.OpenLv("sum");
             using var nosum = vg.OpenLv("nosum");
             var big = new byte[1 << 20];
             new Random(1).NextBytes(big);
-            for (long o = 0; o < Size; o += big.Length)
+            for (long o = 0; o < size; o += big.Length)
             {
                 await sum.WriteAsync(o, big);
                 await nosum.WriteAsync(o, big);
             }
             await sum.FlushAsync();
             await nosum.FlushAsync();
-            var options = new StorageBenchmarkOptions { Directory = dir, WorkingSet = Size };
+            var options = new StorageBenchmarkOptions { Directory = dir, WorkingSet = size };
             Console.WriteLine($"run  workload        cost %   quartiles %      helper jobs/pieces/wakes");
             for (int run = 1; run <= runs; run++)
             {

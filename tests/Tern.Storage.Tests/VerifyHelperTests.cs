@@ -74,6 +74,56 @@ public sealed class VerifyHelperTests : IDisposable
         Assert.True(PhysicalVolume.HelperCounts.Pieces - pieces0 >= 20, "the helper read some of the pieces");
     }
 
+    // A PV file whose synchronous reads (the ones the reader and the helper use) fail wherever
+    // they touch [from, to) of the file.
+    private sealed class FailingReads(IPhysicalVolumeIo inner, long from, long to) : IPhysicalVolumeIo, ISynchronousReads
+    {
+        public string Name => inner.Name;
+
+        public long Length => inner.Length;
+
+        public bool CanReadSynchronously => true;
+
+        public void Read(long offset, Span<byte> span)
+        {
+            if (offset < to && offset + span.Length > from)
+                throw new IOException($"injected read error at {offset}");
+            ((ISynchronousReads)inner).Read(offset, span);
+        }
+
+        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(offset, buffer, cancellationToken);
+
+        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) => inner.WriteAsync(offset, data, cancellationToken);
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+        public void Dispose() => inner.Dispose();
+    }
+
+    [Theory]
+    [InlineData(100, 64)] // in the reader's part (its second call): the helper must not write the buffer after the error
+    [InlineData(250, 240)] // in the helper's part (its last piece): the error reaches the reader
+    public async Task A_read_error_in_either_part_fails_the_read_and_nothing_writes_the_buffer_afterwards(int failingBlock, int failingCall)
+    {
+        var (pv, _) = await WrittenPvAsync();
+        var label = pv.Label;
+        _pool.CloseAll();
+        long at = label.DataOffset + (failingBlock * 4096L);
+        var failing = (await _pool.OpenPvsAsync([0], (_, io) => new FailingReads(io, at, at + 4096)))[0];
+        PhysicalVolume.HelperTookPiece = () => Thread.Sleep(1);
+        long pieces0 = PhysicalVolume.HelperCounts.Pieces;
+        var back = new byte[MiB];
+        for (int round = 0; round < 200 && PhysicalVolume.HelperCounts.Pieces - pieces0 < 10; round++)
+        {
+            var e = await Assert.ThrowsAsync<IOException>(async () => await failing.ReadBlocksAsync(0, back, verify: true, cached: false, default));
+            Assert.Contains($"injected read error at {label.DataOffset + (failingCall * 4096L)}", e.Message, StringComparison.Ordinal);
+            back.AsSpan().Fill(0x77);
+            Thread.Sleep(3); // longer than a stalled helper piece
+            Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0x77) < 0, "nothing wrote into the buffer after the read failed");
+        }
+        Assert.True(PhysicalVolume.HelperCounts.Pieces - pieces0 >= 10, "the helper took part in the failing reads");
+    }
+
     [Fact]
     public async Task The_helper_blocks_once_large_reads_stop_and_after_each_rare_one()
     {
