@@ -341,7 +341,7 @@ public sealed partial class PhysicalVolume : IDisposable
         // the cache a second time. Each piece completes here when the I/O does (a local file);
         // only an I/O that is really pending goes through an async continuation.
         int piece = verify ? PieceBlocks : count;
-        if (verify && count >= 2 * PieceBlocks && ReadWithHelper(dataOffset, buffer, out var helped))
+        if (verify && count >= HelperShare * PieceBlocks && ReadWithHelper(dataOffset, buffer, out var helped))
             return new ValueTask<List<int>?>(helped);
         List<int>? bad = null;
         for (int at = 0; at < count; at += piece)

@@ -30,6 +30,23 @@ public sealed record StorageBenchmarkOptions
 /// <param name="Iops">Operations per second.</param>
 public sealed record StorageBenchmarkResult(string Device, string Workload, double MiBPerSecond, double Iops);
 
+/// <summary>
+/// What checksums cost one cached read workload: the same reads on a linear LV with checksums (A)
+/// and on one without (B), timed in blocks of four runs, A B B A or B A A B in turn; each block
+/// gives the ratio of its two A times to its two B times.
+/// </summary>
+/// <param name="Workload">seq-read-1M or rand-read-4K.</param>
+/// <param name="Percent">The median over the blocks of (A time / B time - 1), in percent.</param>
+/// <param name="LowPercent">The lower quartile of the same per-block figures.</param>
+/// <param name="HighPercent">Their upper quartile.</param>
+/// <param name="Blocks">How many blocks were timed.</param>
+public sealed record ChecksumCostResult(string Workload, double Percent, double LowPercent, double HighPercent, int Blocks);
+
+/// <summary>Everything one run of the benchmark measured.</summary>
+/// <param name="Results">Each workload on each device (best of five runs).</param>
+/// <param name="ChecksumCost">The checksum cost of the cached reads (linear vs linear-nosum).</param>
+public sealed record StorageBenchmarkReport(List<StorageBenchmarkResult> Results, List<ChecksumCostResult> ChecksumCost);
+
 /// <summary>Runs the storage benchmark.</summary>
 public static partial class StorageBenchmark
 {
@@ -58,11 +75,12 @@ public static partial class StorageBenchmark
     /// turns run by run (five runs, the best kept), so drift in the machine's load and page cache
     /// hits them all alike.
     /// </summary>
-    public static async Task<List<StorageBenchmarkResult>> RunAsync(StorageBenchmarkOptions o, Action<StorageBenchmarkResult>? onResult = null, CancellationToken ct = default)
+    public static async Task<StorageBenchmarkReport> RunAsync(StorageBenchmarkOptions o, Action<StorageBenchmarkResult>? onResult = null, CancellationToken ct = default)
     {
         string dir = Path.Combine(o.Directory, $"tern-bench-{Environment.ProcessId}");
         System.IO.Directory.CreateDirectory(dir);
         var results = new List<StorageBenchmarkResult>();
+        var costs = new List<ChecksumCostResult>();
         var pvs = new List<PhysicalVolume>();
         var devices = new List<(string Name, IBlockDevice Device)>();
         VolumeGroup? vg = null;
@@ -106,6 +124,15 @@ public static partial class StorageBenchmark
                     onResult?.Invoke(r);
                 }
             }
+            // The cold runs left the two LVs' page cache a patchwork (pages refilled by random 4 KiB
+            // reads, others by readahead, in folios of different sizes, which copy at different
+            // speeds): both are dropped and read back in the same way first, so that their copies
+            // cost alike and only the checksums differ.
+            var byName = workloads.ToDictionary(w => w.Name, w => w.Work);
+            Evict(dir);
+            await byName["linear"].RunAsync("seq-read-1M", o.Seed).ConfigureAwait(false);
+            await byName["linear-nosum"].RunAsync("seq-read-1M", o.Seed).ConfigureAwait(false);
+            costs.AddRange(await ChecksumCostAsync(byName["linear"], byName["linear-nosum"], o.Seed).ConfigureAwait(false));
             foreach (string kind in new[] { "linear", "thin" })
             {
                 var best = new Dictionary<int, double>();
@@ -131,7 +158,70 @@ public static partial class StorageBenchmark
                 pv.Dispose();
             System.IO.Directory.Delete(dir, recursive: true);
         }
-        return results;
+        return new StorageBenchmarkReport(results, costs);
+    }
+
+    /// <summary>Blocks of four runs timed per workload by <see cref="ChecksumCostAsync(IBlockDevice, IBlockDevice, StorageBenchmarkOptions, CancellationToken)"/>.</summary>
+    public const int ChecksumCostBlocks = 16;
+
+    // Each of a block's runs does the workload this many times (with as many seeds): one pass is
+    // only 20-40 ms, short enough for a timer tick or a page-cache hiccup to show.
+    private const int ChecksumCostRepeats = 4;
+
+    /// <summary>
+    /// The checksum cost of cached sequential 1 MiB and random 4 KiB reads: <paramref name="withSums"/>
+    /// (an LV with checksums) against <paramref name="without"/> (the same layout without), both
+    /// already written in full. See <see cref="ChecksumCostResult"/>.
+    /// </summary>
+    public static async Task<List<ChecksumCostResult>> ChecksumCostAsync(IBlockDevice withSums, IBlockDevice without, StorageBenchmarkOptions o, CancellationToken ct = default)
+    {
+        var sum = new Workloads(withSums, o, () => { }, ct);
+        var nosum = new Workloads(without, o, () => { }, ct);
+        await sum.RunAsync("seq-read-1M", o.Seed).ConfigureAwait(false); // warm-up
+        await nosum.RunAsync("seq-read-1M", o.Seed).ConfigureAwait(false);
+        return await ChecksumCostAsync(sum, nosum, o.Seed).ConfigureAwait(false);
+    }
+
+    // Within a block both devices run the same requests, each once first and once last, so a
+    // steady drift in the machine's load and any advantage of running first or second (seen as
+    // +-10% between single pairs of 4 KiB runs) cancel out; a block hit by a burst of load gives
+    // an outlying ratio, which the median ignores. Blocks alternate which device starts.
+    private static async Task<List<ChecksumCostResult>> ChecksumCostAsync(Workloads sum, Workloads nosum, int seed)
+    {
+        var costs = new List<ChecksumCostResult>();
+        foreach (string workload in new[] { "seq-read-1M", "rand-read-4K" })
+        {
+            var ratios = new double[ChecksumCostBlocks];
+            for (int block = 0; block < ratios.Length; block++)
+            {
+                var (first, second) = block % 2 == 0 ? (sum, nosum) : (nosum, sum);
+                int s = seed + (block * ChecksumCostRepeats);
+                double t1 = await first.TimeAsync(workload, s, ChecksumCostRepeats).ConfigureAwait(false);
+                double t2 = await second.TimeAsync(workload, s, ChecksumCostRepeats).ConfigureAwait(false);
+                t2 += await second.TimeAsync(workload, s, ChecksumCostRepeats).ConfigureAwait(false);
+                t1 += await first.TimeAsync(workload, s, ChecksumCostRepeats).ConfigureAwait(false);
+                var (with, without) = block % 2 == 0 ? (t1, t2) : (t2, t1);
+                ratios[block] = ((with / without) - 1) * 100;
+            }
+            costs.Add(Summarize(workload, ratios));
+        }
+        return costs;
+    }
+
+    /// <summary>The median and quartiles of per-block checksum costs (in percent).</summary>
+    internal static ChecksumCostResult Summarize(string workload, double[] percents)
+    {
+        var sorted = percents.Order().ToArray();
+        return new ChecksumCostResult(workload, Quantile(sorted, 0.5), Quantile(sorted, 0.25), Quantile(sorted, 0.75), sorted.Length);
+    }
+
+    // Linear interpolation between the closest ranks of a sorted, non-empty array.
+    private static double Quantile(double[] sorted, double q)
+    {
+        double rank = q * (sorted.Length - 1);
+        int below = (int)Math.Floor(rank);
+        int above = Math.Min(below + 1, sorted.Length - 1);
+        return sorted[below] + ((rank - below) * (sorted[above] - sorted[below]));
     }
 
     private const long SnapshotSet = 64L << 20;
@@ -197,16 +287,17 @@ public static partial class StorageBenchmark
             await RandomAsync(write: false, Math.Min(o.RandomOps, 5000), o.Seed).ConfigureAwait(false);
         }
 
-        public async Task<double> TimeAsync(string workload, int seed)
+        public async Task<double> TimeAsync(string workload, int seed, int repeats = 1)
         {
             if (workload.EndsWith("-cold", StringComparison.Ordinal))
                 evict();
             var sw = Stopwatch.StartNew();
-            await RunAsync(workload, seed).ConfigureAwait(false);
+            for (int r = 0; r < repeats; r++)
+                await RunAsync(workload, seed + r).ConfigureAwait(false);
             return sw.Elapsed.TotalSeconds;
         }
 
-        private Task RunAsync(string workload, int seed) => workload switch
+        public Task RunAsync(string workload, int seed) => workload switch
         {
             "seq-write-1M" => SequentialAsync(write: true),
             "seq-read-1M" or "seq-read-1M-cold" => SequentialAsync(write: false),

@@ -20,7 +20,7 @@ using Xunit.Abstractions;
 namespace Tern.Cluster.Tests;
 
 public sealed partial class GuestVolumeTests(ITestOutputHelper output) : TestKit(
-    TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath(), SerializeAllMessages = true }), "volume-test", output), IAsyncLifetime
+    PatientTestKit.With(TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath(), SerializeAllMessages = true })), "volume-test", output), IAsyncLifetime
 {
     private const ulong Mib = 1UL << 20;
     private readonly string _dir = Directory.CreateTempSubdirectory("tern-guest-volumes-").FullName;

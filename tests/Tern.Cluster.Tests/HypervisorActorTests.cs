@@ -12,7 +12,7 @@ using static Tern.Cluster.Tests.TestSpecs;
 namespace Tern.Cluster.Tests;
 
 public sealed class HypervisorActorTests(ITestOutputHelper output) : TestKit(
-    TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath(), SerializeAllMessages = true }), "hypervisor-test", output)
+    PatientTestKit.With(TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath(), SerializeAllMessages = true })), "hypervisor-test", output)
 {
     private (Akka.Actor.IActorRef Hypervisor, Akka.TestKit.TestProbe Controllers, Akka.TestKit.TestProbe Agent) Start(ulong budgetMib = 256)
     {
@@ -147,8 +147,8 @@ public sealed class HypervisorActorTests(ITestOutputHelper output) : TestKit(
 }
 
 public sealed class SchedulerActorTests(ITestOutputHelper output) : TestKit(
-    TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath(), SerializeAllMessages = true })
-        .WithFallback("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\nakka.remote.dot-netty.tcp.hostname = 127.0.0.1"), "scheduler-test", output)
+    PatientTestKit.With(TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath(), SerializeAllMessages = true })
+        .WithFallback("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\nakka.remote.dot-netty.tcp.hostname = 127.0.0.1")), "scheduler-test", output)
 {
     [Fact]
     public void Places_on_reported_hosts_and_lists_them()

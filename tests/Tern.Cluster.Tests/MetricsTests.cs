@@ -24,7 +24,7 @@ public sealed class MetricsTests : TestKit
     private readonly ConcurrentBag<string> _instruments = [];
 
     public MetricsTests(ITestOutputHelper output)
-        : base(TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath() }), "metrics-test", output)
+        : base(PatientTestKit.With(TernHocon.Build(new TernNodeOptions { DataDir = Path.GetTempPath() })), "metrics-test", output)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {

@@ -131,12 +131,7 @@ internal sealed class TestCluster : IAsyncDisposable
         throw new TimeoutException($"the {nodes} nodes did not form a cluster in 30 s");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Tern.Tests.Shared.FreePorts.Next();
 
     // Newest first: the oldest holds the singletons and the shard coordinator, so stopping it last avoids hand-overs.
     public async ValueTask DisposeAsync()

@@ -358,8 +358,10 @@ public sealed class ProtocolTests
             StartTarget(run, source, build: step == "prepare: target refuses" ? (_, _) => throw new InvalidOperationException("no room for 32 MiB") : null);
         var channel = new Faulty(run.Client.GetStream(), trigger) { OnCancel = cancel.Cancel, OnKillTarget = run.KillTarget };
         // Every round resends the whole working set (no deltas, 20 MiB/s) and none fits the
-        // limit, so the rounds run to the limit, about 0.2 s each.
-        var options = new MigrationOptions { DowntimeLimit = TimeSpan.FromTicks(1), MaxRounds = 4, AckTimeout = TimeSpan.FromSeconds(2), MaxBandwidth = 20L << 20, DeltaCacheBytes = 0 };
+        // limit, so the rounds run to the limit, about 0.2 s each. The acknowledgement timeout is
+        // one only the stall case waits out: 2 s could let a loaded machine's slow prepare or load
+        // time out before the fault under test fires.
+        var options = new MigrationOptions { DowntimeLimit = TimeSpan.FromTicks(1), MaxRounds = 4, AckTimeout = TimeSpan.FromSeconds(5), MaxBandwidth = 20L << 20, DeltaCacheBytes = 0 };
         var migration = new MigrationSource(source.Thread, options);
         var e = await Assert.ThrowsAnyAsync<MigrationFailedException>(() => migration.MigrateAsync(channel, cancel.Token).WaitAsync(Bound));
         Assert.True(trigger is null || channel.Fired, $"the fault at {step} never fired; the migration failed with: {e.Message}");

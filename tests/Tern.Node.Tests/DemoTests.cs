@@ -51,6 +51,7 @@ public sealed class DemoTests : IDisposable
         using var process = TernCli.Start(_home, "demo", "--guest", "heartbeat", "--duration", "120");
         var output = new System.Text.StringBuilder();
         var sawTables = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sawThirdBeat = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reading = Task.Run(async () =>
         {
             while (await process.StandardOutput.ReadLineAsync() is { } line)
@@ -59,11 +60,15 @@ public sealed class DemoTests : IDisposable
                     output.AppendLine(line);
                 if (line.StartsWith("Guests:", StringComparison.Ordinal))
                     sawTables.TrySetResult();
+                if (line.EndsWith("  demo | tern-heartbeat 3", StringComparison.Ordinal))
+                    sawThirdBeat.TrySetResult();
             }
         });
         var error = process.StandardError.ReadToEndAsync();
+        // Interrupted once it has printed its tables and a few heartbeats (waited for: a fixed
+        // pause after the tables may come too early on a loaded machine).
         await sawTables.Task.WaitAsync(Slow);
-        await Task.Delay(1500); // a heartbeat or so more
+        await sawThirdBeat.Task.WaitAsync(Slow);
         using (var interrupt = Process.Start("/bin/sh", ["-c", $"kill -TERM {process.Id}"]))
             await interrupt.WaitForExitAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -86,12 +86,7 @@ internal sealed partial class NodeProcess : IDisposable
     [GeneratedRegex(@"API (http://\S+),")]
     private static partial Regex ApiLine();
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Tern.Tests.Shared.FreePorts.Next();
 
     /// <summary>
     /// Waits (bounded) until every node in <paramref name="apis"/> lists <paramref name="count"/>

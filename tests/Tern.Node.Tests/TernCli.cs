@@ -61,28 +61,5 @@ internal static class TernCli
     }
 
     /// <summary>A first port of <paramref name="count"/> consecutive free loopback ports.</summary>
-    public static int FreePortRange(int count)
-    {
-        for (int attempt = 0; attempt < 200; attempt++)
-        {
-            int first = Random.Shared.Next(20000, 60000);
-            if (Enumerable.Range(first, count).All(Free))
-                return first;
-        }
-        throw new InvalidOperationException($"no {count} consecutive free ports");
-    }
-
-    private static bool Free(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
+    public static int FreePortRange(int count) => Tern.Tests.Shared.FreePorts.Range(count);
 }

@@ -10,6 +10,7 @@ internal sealed class TernProcess : IDisposable
     private readonly Process _process;
     private readonly StringBuilder _out = new();
     private readonly StringBuilder _err = new();
+    private Task _pumps = Task.CompletedTask;
 
     private TernProcess(Process process) => _process = process;
 
@@ -39,8 +40,7 @@ internal sealed class TernProcess : IDisposable
             psi.ArgumentList.Add(a);
         var p = new TernProcess(Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet"));
         // Character by character, so output without a newline (a progress bar) is seen too.
-        _ = Pump(p._process.StandardOutput, p._out);
-        _ = Pump(p._process.StandardError, p._err);
+        p._pumps = Task.WhenAll(Pump(p._process.StandardOutput, p._out), Pump(p._process.StandardError, p._err));
         return p;
     }
 
@@ -63,7 +63,16 @@ internal sealed class TernProcess : IDisposable
         {
             throw new TimeoutException($"tern did not finish within {limit.TotalSeconds:0} s; output:\n{Output}\nerrors:\n{Error}");
         }
-        await Task.Delay(100); // the pumps drain what is left
+        // The pumps drain what is left: they end when the pipes close (bounded, in case a
+        // child of tern held them open); a fixed pause could lose the last lines under load.
+        try
+        {
+            await _pumps.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            // Report what arrived.
+        }
         return _process.ExitCode;
     }
 

@@ -33,8 +33,11 @@ public sealed class RemoteMirrorTests : IDisposable
         string token = server.Token;
         server.AddVolume(remoteId, FilePhysicalVolumeIo.Open(_pool.PathOf(1)));
         // The timeout is long enough for the first 8 MiB to reach the server on a loaded CI machine (1 s was
-        // not), and short enough that paying it on every write would exceed the bound below.
-        var options = new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(5), ConnectTimeout = TimeSpan.FromMilliseconds(500) };
+        // not), and short enough that paying it on every write would exceed the bound below. The connect
+        // timeout covers the hello too (the server's thread-pool work): 500 ms could fail the first
+        // connection or the probe that brings the leg back on a loaded machine; a dead server on loopback
+        // refuses at once, so no step here waits it out.
+        var options = new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(5), ConnectTimeout = TimeSpan.FromSeconds(5) };
         var remote = await PhysicalVolume.OpenAsync(await RemotePhysicalVolumeIo.ConnectAsync("node-2", endpoint, token, remoteId, options));
         var local = _pool.Track(await PhysicalVolume.OpenAsync(FilePhysicalVolumeIo.Open(_pool.PathOf(0))));
         using var vg = await VolumeGroup.OpenAsync("vg0", [local, remote]);

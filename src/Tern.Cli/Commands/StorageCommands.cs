@@ -652,14 +652,15 @@ public static partial class StorageCommands
             bool asJson = parse.GetValue(json);
             if (!asJson)
                 output.WriteLine("  device      workload         MiB/s       IOPS");
-            var results = await StorageBenchmark.RunAsync(options, r =>
+            var report = await StorageBenchmark.RunAsync(options, r =>
             {
                 if (!asJson)
                     output.WriteLine($"  {r.Device,-13} {r.Workload,-19} {r.MiBPerSecond,8:F1} {r.Iops,10:F0}");
             }, ct).ConfigureAwait(false);
+            var results = report.Results;
             if (asJson)
             {
-                output.WriteLine(JsonSerializer.Serialize(results, Json));
+                output.WriteLine(JsonSerializer.Serialize(report, Json));
             }
             else
             {
@@ -672,6 +673,10 @@ public static partial class StorageCommands
                         continue;
                     output.WriteLine($"  {r.Device,-13} {r.Workload,-19} {r.MiBPerSecond / baseline.MiBPerSecond * 100,6:F1}% of {baseline.Device}");
                 }
+                output.WriteLine();
+                output.WriteLine($"  checksum cost (linear vs linear-nosum, cached; median and quartiles of {StorageBenchmark.ChecksumCostBlocks} ABBA blocks):");
+                foreach (var c in report.ChecksumCost)
+                    output.WriteLine($"  {c.Workload,-19} {c.Percent,6:F1}%   ({c.LowPercent:F1}% to {c.HighPercent:F1}%)");
             }
             return 0;
         });

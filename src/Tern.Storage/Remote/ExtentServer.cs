@@ -170,11 +170,12 @@ public sealed class ExtentServer : IAsyncDisposable
         }
     }
 
+    // The count goes up last: whoever sees it grow also sees the reason and the log line.
     private void Refuse(string reason)
     {
-        Interlocked.Increment(ref _protocolErrors);
         Volatile.Write(ref _lastProtocolError, reason);
         Log?.Invoke($"extent server {Endpoint}: {reason}");
+        Interlocked.Increment(ref _protocolErrors);
     }
 
     private async Task ServeAsync(Socket socket)

@@ -37,8 +37,11 @@ public sealed class RemoteFaultTests : IAsyncLifetime, IDisposable
         await _rig.DisposeAsync();
     }
 
+    // The connect timeout covers the hello through the proxy and the server (three hops of
+    // thread-pool work): 5 s so a loaded machine does not fail the first connection. No test
+    // here waits it out: a dead server's proxy closes new connections at once.
     private Task<RemotePhysicalVolumeIo> ConnectAsync(double timeoutSeconds) =>
-        _rig.ConnectAsync("node-b", _server, _pv, new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(timeoutSeconds), ConnectTimeout = TimeSpan.FromSeconds(2) }, _proxy.Endpoint);
+        _rig.ConnectAsync("node-b", _server, _pv, new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(timeoutSeconds), ConnectTimeout = TimeSpan.FromSeconds(5) }, _proxy.Endpoint);
 
     [Fact]
     public async Task A_slow_link_below_the_timeout_only_slows_requests_down()
@@ -56,13 +59,15 @@ public sealed class RemoteFaultTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_hung_server_fails_requests_after_the_timeout_with_an_error_naming_it()
     {
-        var io = await ConnectAsync(1);
+        // 2 s: the first write (a cold path) must not time out on a loaded machine; the failure
+        // must come after the timeout and well before several of them.
+        var io = await ConnectAsync(2);
         await io.WriteAsync(0, new byte[4096]);
         _proxy.Hold = true;
         var clock = Stopwatch.StartNew();
         var e = await Assert.ThrowsAsync<IOException>(async () => await io.WriteAsync(0, new byte[4096]));
-        Assert.Contains($"extent server on node-b ({_proxy.Endpoint}) did not answer in 1 s", e.Message);
-        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
+        Assert.Contains($"extent server on node-b ({_proxy.Endpoint}) did not answer in 2 s", e.Message);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.9), TimeSpan.FromSeconds(8));
         _proxy.Hold = false;
     }
 
@@ -163,7 +168,9 @@ public sealed class RemoteFaultTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_killed_server_fails_requests_clearly_and_a_restarted_one_serves_the_retry()
     {
-        var io = await ConnectAsync(1.5);
+        // 2.5 s: long enough for the first write, and for the retry below to reconnect (backoff
+        // up to 500 ms) once the server is back, on a loaded machine.
+        var io = await ConnectAsync(2.5);
         var first = RemoteRig.Pattern(Block, 1);
         await io.WriteAsync(0, first);
         int port = _server.Endpoint.Port;
@@ -172,8 +179,8 @@ public sealed class RemoteFaultTests : IAsyncLifetime, IDisposable
 
         var clock = Stopwatch.StartNew();
         var e = await Assert.ThrowsAsync<IOException>(async () => await io.WriteAsync(Block, RemoteRig.Pattern(Block, 2)));
-        Assert.Contains($"extent server on node-b ({_proxy.Endpoint}) did not answer in 1500 ms", e.Message);
-        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.4), TimeSpan.FromSeconds(6));
+        Assert.Contains($"extent server on node-b ({_proxy.Endpoint}) did not answer in 2500 ms", e.Message);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(2.4), TimeSpan.FromSeconds(10));
 
         // A write issued while the server is down succeeds once it is back within the timeout.
         var pending = io.WriteAsync(2 * Block, RemoteRig.Pattern(Block, 3)).AsTask();

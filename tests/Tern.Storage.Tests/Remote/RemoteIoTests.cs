@@ -101,7 +101,9 @@ public sealed class RemoteIoTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_removed_volume_is_no_longer_served()
     {
-        var io = await _rig.ConnectAsync("node-a", _server, _pv, new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(2) });
+        // The refusal comes at once on the reconnect; the timeout only bounds the test should it
+        // not (2 s could expire first on a loaded machine, with a different error).
+        var io = await _rig.ConnectAsync("node-a", _server, _pv, new RemoteIoOptions { RequestTimeout = TimeSpan.FromSeconds(10) });
         await io.WriteAsync(0, new byte[4096]);
         _server.RemoveVolume(_pv);
         var e = await Assert.ThrowsAsync<IOException>(async () => await io.ReadAsync(0, new byte[4096]));
@@ -189,6 +191,25 @@ public sealed class RemoteIoTests : IAsyncLifetime, IDisposable
         await socket.SendAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray().Concat(new byte[64]).ToArray());
         await WaitUntilAsync(() => _server.ProtocolErrors == 1);
         Assert.Contains("bad magic", _server.LastProtocolError);
+    }
+
+    [Fact]
+    public async Task A_refusal_is_counted_only_after_its_reason_and_log_line_are_there()
+    {
+        // Tests (and operators) wait for the count to grow, then read the reason: the count must come last.
+        long countWhenLogged = -1;
+        string? reasonWhenLogged = null;
+        _server.Log = _ =>
+        {
+            countWhenLogged = _server.ProtocolErrors;
+            reasonWhenLogged = _server.LastProtocolError;
+        };
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(_server.Endpoint);
+        await socket.SendAsync(new byte[ExtentProtocol.HelloBytes]);
+        await WaitUntilAsync(() => _server.ProtocolErrors == 1);
+        Assert.Equal(0, countWhenLogged);
+        Assert.Contains("bad magic", reasonWhenLogged);
     }
 
     internal static async Task WaitUntilAsync(Func<bool> condition, int seconds = 10)
