@@ -66,6 +66,7 @@ public sealed partial class MigrationSource
         ArgumentNullException.ThrowIfNull(channel);
         var total = Stopwatch.StartNew();
         // The first migration of a process waits for the rehearsal (counted in its setup time).
+        MigrationWarmUp.MigrationBegins();
         await MigrationWarmUp.EnsureAsync().WaitAsync(ct).ConfigureAwait(false);
         return await MigrateCoreAsync(channel, total, ct).ConfigureAwait(false);
     }

@@ -36,6 +36,7 @@ public static class MigrationTarget
         ArgumentNullException.ThrowIfNull(channel);
         ArgumentNullException.ThrowIfNull(build);
         // The first migration of a process waits for the rehearsal (the source counts it in setup time).
+        MigrationWarmUp.MigrationBegins();
         await MigrationWarmUp.EnsureAsync().WaitAsync(ct).ConfigureAwait(false);
         return await ReceiveCoreAsync(channel, build, name, beforeStart, decisionTimeout, ct).ConfigureAwait(false);
     }

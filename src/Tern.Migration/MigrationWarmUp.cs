@@ -5,6 +5,16 @@
 // go, started, the resume), which no earlier phase runs; a rehearsal runs all of it. Hosts
 // start it when they start (Tern.Cluster's hypervisor does); the first migration waits for it
 // otherwise, before it connects, so the cost lands in setup time, never in downtime.
+//
+// One rehearsal compiles that code at tier 0. The runtime recompiles a method after 30 calls
+// (instrumented, then again at tier 1) on a background thread; code called once per
+// migration (the state's getters, the switchover's reads and writes) reaches those counts in
+// the 30th and 60th real migrations, and its recompilation then takes a core inside their
+// downtime (measured: the slow switchovers were those with compilations in the window). So
+// hosts also settle the code: SettleAsync goes on rehearsing, paced, in the background, until
+// the counts are passed and the runtime has stopped compiling (at least MinRehearsals, then
+// QuietRehearsals in a row that compiled nothing; at most MaxRehearsals or SettleLimit). It
+// gives way to real migrations: it stops for good when one begins.
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -18,7 +28,19 @@ public static class MigrationWarmUp
     // Far more than the rehearsal needs (a few tens of milliseconds): a machine too busy to finish
     // it in this time gives up on it, and the migration that waits goes on cold.
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(10);
-    private static readonly Lazy<Task<bool>> Once = new(() => Task.Run(RunAsync));
+    private static readonly Lazy<Task<bool>> Once = new(() => Task.Run(() => RunAsync(default)));
+    private static readonly Lazy<Task<int>> Settled = new(() => Task.Run(SettleCoreAsync));
+    private const int MinRehearsals = 70;
+    private const int QuietRehearsals = 10;
+    private const int MaxRehearsals = 200;
+    private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(30);
+    // Between settling rehearsals: the host keeps most of a core for its own start.
+    private static readonly TimeSpan Pace = TimeSpan.FromMilliseconds(40);
+    private static int s_begun;
+    private static int s_rehearsed;
+
+    /// <summary>Rehearsals this process has completed so far (the first one and the settling ones).</summary>
+    public static int RehearsalsRun => Volatile.Read(ref s_rehearsed);
 
     /// <summary>
     /// Starts the rehearsal if no one has (it runs once per process); completes when it has ended,
@@ -27,9 +49,49 @@ public static class MigrationWarmUp
     /// </summary>
     public static Task<bool> EnsureAsync() => Once.Value;
 
-    private static async Task<bool> RunAsync()
+    /// <summary>
+    /// Starts settling the migration code if no one has (once per process, after the first
+    /// rehearsal); completes with the number of rehearsals run when it has ended, which it does
+    /// early when a real migration begins.
+    /// </summary>
+    public static Task<int> SettleAsync() => Settled.Value;
+
+    // Real migrations begun in this process (the settling stops when it sees one more).
+    internal static void MigrationBegins() => Interlocked.Increment(ref s_begun);
+
+    private static async Task<int> SettleCoreAsync()
     {
-        using var limit = new CancellationTokenSource(Limit);
+        int begun = Volatile.Read(ref s_begun);
+        if (!await EnsureAsync().ConfigureAwait(false))
+            return 1;
+        using var limit = new CancellationTokenSource(SettleLimit);
+        long seen = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+        int quiet = 0;
+        int done = 1;
+        while (done < MaxRehearsals && (done < MinRehearsals || quiet < QuietRehearsals) && Volatile.Read(ref s_begun) == begun)
+        {
+            try
+            {
+                await Task.Delay(Pace, limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            if (Volatile.Read(ref s_begun) != begun || !await RunAsync(limit.Token).ConfigureAwait(false))
+                break;
+            done++;
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+            quiet = now == seen ? quiet + 1 : 0;
+            seen = now;
+        }
+        return done;
+    }
+
+    private static async Task<bool> RunAsync(CancellationToken outer)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        limit.CancelAfter(Limit);
         MachineThread? source = null;
         try
         {
@@ -53,6 +115,7 @@ public static class MigrationWarmUp
             await new MigrationSource(source).MigrateCoreAsync(client.GetStream(), limit.Token).ConfigureAwait(false);
             using var target = await receive.ConfigureAwait(false);
             await target.StopAsync().ConfigureAwait(false);
+            Interlocked.Increment(ref s_rehearsed);
             return true;
         }
         catch (Exception)

@@ -17,6 +17,11 @@ using Tern.Tests.Shared;
 
 namespace Tern.Migration.Tests;
 
+// Alone, after the other classes: its settling test must see no migration but its own.
+[CollectionDefinition(nameof(StreamTests), DisableParallelization = true)]
+public sealed class StreamTestsCollection;
+
+[Collection(nameof(StreamTests))]
 public sealed class StreamTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
@@ -97,6 +102,37 @@ public sealed class StreamTests
         var rehearsal = MigrationWarmUp.EnsureAsync();
         Assert.Same(rehearsal, MigrationWarmUp.EnsureAsync()); // once per process, whoever asks first
         Assert.True(await rehearsal.WaitAsync(Bound), "the rehearsal migration did not complete");
+    }
+
+    [Fact]
+    public async Task Settling_the_code_rehearses_more_and_gives_way_at_once_to_a_real_migration()
+    {
+        // Nothing else in this process settles (only hosts and the bench do), so this test
+        // starts it; it runs at least 70 rehearsals unless a real migration begins.
+        using var source = Boot(0, 64, 32UL << 20);
+        await new Beats(source).Wait(2);
+        var settle = MigrationWarmUp.SettleAsync();
+        Assert.Same(settle, MigrationWarmUp.SettleAsync()); // once per process
+        var until = DateTime.UtcNow + Bound;
+        while (MigrationWarmUp.RehearsalsRun < 3)
+        {
+            Assert.True(DateTime.UtcNow < until, $"settling ran {MigrationWarmUp.RehearsalsRun} rehearsals within {Bound}");
+            Assert.False(settle.IsCompleted, "settling ended before its third rehearsal");
+            await Task.Delay(5);
+        }
+        var (client, server) = await Connect();
+        using (client)
+        using (server)
+        {
+            var receive = Task.Run(() => MigrationTarget.ReceiveAsync(server.GetStream(), Empty, "target"));
+            var migrate = new MigrationSource(source).MigrateAsync(client.GetStream());
+            // It stops within the rehearsal under way: long before the 70 it would otherwise run.
+            int rehearsals = await settle.WaitAsync(Bound);
+            Assert.InRange(rehearsals, 3, 20);
+            await migrate.WaitAsync(Bound);
+            using var target = await receive.WaitAsync(Bound);
+            await new Beats(target).Wait(2);
+        }
     }
 
     [Fact]

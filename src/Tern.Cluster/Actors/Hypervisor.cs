@@ -89,8 +89,9 @@ public sealed class Hypervisor : ReceiveActor
     /// <inheritdoc/>
     protected override void PreStart() =>
         // Rehearse the migration protocol now, in the background, so that this host's first
-        // migration (in or out) neither waits for it nor compiles its switchover during the downtime.
-        _ = Tern.Migration.MigrationWarmUp.EnsureAsync();
+        // migration (in or out) neither waits for it nor compiles its switchover during the
+        // downtime; then settle that code (paced, giving way to real migrations).
+        _ = Tern.Migration.MigrationWarmUp.SettleAsync();
 
     /// <inheritdoc/>
     protected override void PostStop() => _meters.Dispose();
