@@ -161,10 +161,12 @@ public sealed partial class MigrationSource
                 double expected = pageRate > 0 ? pending / pageRate : double.MaxValue;
                 bool fits = pages.Count == 0 || expected <= limit || (!measured && pending < MeasurablePages);
                 // The limit is a bound, not an aim: while a round still halves the dirty set, one
-                // more (a few milliseconds once the set fits) makes the pause shorter, so the set is
-                // brought down to a quarter of the limit when that takes at most three more rounds.
+                // more (a few milliseconds once the set fits) makes the pause shorter, so a set that
+                // fits goes on shrinking, for at most three more rounds, until it is too small to
+                // measure (a stop-and-copy of a few tens of pages); a set that stopped shrinking
+                // goes as it is once it is within a quarter of the limit (or auto-converge is off).
                 bool shrinking = pending * 2 <= pages.Count;
-                converged = fits && (expected <= limit / 4 || pending < MeasurablePages || fitting >= ExtraRounds || (!shrinking && !_options.AutoConverge));
+                converged = fits && (pending < MeasurablePages || fitting >= ExtraRounds || (!shrinking && (expected <= limit / 4 || !_options.AutoConverge)));
                 if (fits && !converged)
                     fitting++;
                 // Auto-converge: the guest dirtied more than half of what a round big enough to
