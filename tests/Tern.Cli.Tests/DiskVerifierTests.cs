@@ -159,7 +159,7 @@ public sealed partial class DiskVerifierTests : IDisposable
             MemoryBytes = 64UL << 20,
             Disks = [disk],
             OpenDisk = path => new Tern.Machine.Devices.Virtio.FileBlockBackend(path, readOnly: true),
-            Timeout = TimeSpan.FromSeconds(2), // long enough for 20 batches at 100 ms, had it carried on
+            Timeout = TimeSpan.FromSeconds(5), // room for a loaded machine to boot it, and for 30+ batches at 100 ms had it carried on
         });
         Assert.Equal(Tern.Machine.ExitReason.Timeout, result.Reason);
         Assert.Contains("VERIFY ok last=0 boot=1\nEIO seq=1\n", result.ConsoleOutput, StringComparison.Ordinal);

@@ -118,7 +118,8 @@ public sealed class VerifyHelperTests : IDisposable
             var e = await Assert.ThrowsAsync<IOException>(async () => await failing.ReadBlocksAsync(0, back, verify: true, cached: false, default));
             Assert.Contains($"injected read error at {label.DataOffset + (failingCall * 4096L)}", e.Message, StringComparison.Ordinal);
             back.AsSpan().Fill(0x77);
-            Thread.Sleep(3); // longer than a stalled helper piece
+            // Until the helper has gone back to waiting for a job: any piece it had is over.
+            Assert.True(await Within(TimeSpan.FromSeconds(10), () => PhysicalVolume.HelperBlocked, b => b), "the helper went back to waiting");
             Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0x77) < 0, "nothing wrote into the buffer after the read failed");
         }
         Assert.True(PhysicalVolume.HelperCounts.Pieces - pieces0 >= 10, "the helper took part in the failing reads");

@@ -33,6 +33,9 @@ public sealed record StorageVerbClientOptions
 
     /// <summary>30 min for a running verb (pvmove, convert, repair copy whole volumes); it goes on after that.</summary>
     public TimeSpan VerbTimeout { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Called with the request id when a coordinator has taken the verb (each time, for a resent listing).</summary>
+    public Action<string>? Taken { get; init; }
 }
 
 /// <summary>How a verb sent through <see cref="StorageVerbClient"/> ended.</summary>
@@ -80,6 +83,7 @@ public static class StorageVerbClient
             if (taken is StorageVerbAnswer early)
                 return early;
             var accepted = (StorageVerbAccepted)taken;
+            options.Taken?.Invoke(accepted.RequestId);
             var answer = await AwaitAsync(system, coordinator, args, accepted, options, ct).ConfigureAwait(false);
             if (answer.Outcome == StorageVerbOutcome.Unknown && resendable && resend < ListingResends)
                 continue;

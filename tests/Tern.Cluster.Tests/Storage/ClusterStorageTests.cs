@@ -232,6 +232,14 @@ public sealed class ClusterStorageTests : IAsyncLifetime
     private Task<StorageVerbAnswer> ClientAsync(int node, params string[] args) =>
         StorageVerbClient.RunAsync(Cluster.Systems[node], Coordinator(node), args, null, StorageApiListing(args), Bounds);
 
+    // As ClientAsync, and a task that completes when a coordinator has taken the verb.
+    private (Task<StorageVerbAnswer> Answer, Task Taken) TakenClientAsync(int node, params string[] args)
+    {
+        var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = StorageVerbClient.RunAsync(Cluster.Systems[node], Coordinator(node), args, null, StorageApiListing(args), Bounds with { Taken = _ => taken.TrySetResult() });
+        return (answer, taken.Task);
+    }
+
     private static bool StorageApiListing(string[] args) => args.Length >= 2 && args[1] == "list";
 
     [Fact]
@@ -276,9 +284,10 @@ public sealed class ClusterStorageTests : IAsyncLifetime
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var d2 = ClientAsync(1, "lv", "create", "vg0/d2", "--size", $"{4 * Mib}");
         await UntilAsync(async () => (await OnDiskAsync(PvFile(2)))!.Seqno == before + 1, "the commit reaching pv2");
-        var d3 = ClientAsync(2, "lv", "create", "vg0/d3", "--size", $"{4 * Mib}");
-        var listing = ClientAsync(1, "lv", "list");
-        await Task.Delay(1000); // d3 and the listing are taken (queued behind d2)
+        var (d3, d3Taken) = TakenClientAsync(2, "lv", "create", "vg0/d3", "--size", $"{4 * Mib}");
+        var (listing, listingTaken) = TakenClientAsync(1, "lv", "list");
+        var bothTaken = Task.WhenAll(d3Taken, listingTaken); // queued behind d2
+        Assert.Same(bothTaken, await Task.WhenAny(bothTaken, Task.Delay(TimeSpan.FromSeconds(60))));
         Assert.False(d2.IsCompleted || d3.IsCompleted || listing.IsCompleted, "a verb ended while d2's commit still hangs");
         await Cluster.StopNodeAsync(0);
         // A verb sent after the coordinator's node is gone reaches the new coordinator (one that
