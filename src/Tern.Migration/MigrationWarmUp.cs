@@ -22,7 +22,7 @@ using Tern.Machine;
 
 namespace Tern.Migration;
 
-/// <summary>Runs the migration protocol once on a tiny guest, so that no real migration pays for compiling it.</summary>
+/// <summary>Runs the migration protocol on a tiny guest, once and then until its code is settled, so that no real migration pays for compiling it.</summary>
 public static class MigrationWarmUp
 {
     // Far more than the rehearsal needs (a few tens of milliseconds): a machine too busy to finish
@@ -63,7 +63,7 @@ public static class MigrationWarmUp
     {
         int begun = Volatile.Read(ref s_begun);
         if (!await EnsureAsync().ConfigureAwait(false))
-            return 1;
+            return 0;
         using var limit = new CancellationTokenSource(SettleLimit);
         long seen = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
         int quiet = 0;
