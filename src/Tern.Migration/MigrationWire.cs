@@ -68,9 +68,7 @@ internal static class MigrationWire
     {
         bool single = payload.Length <= 64 * 1024;
         var head = new byte[9 + (single ? payload.Length : 0)];
-        head[0] = type;
-        BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(1), (uint)payload.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(5), Crc32.HashToUInt32(payload.Span));
+        Head(head, type, payload.Span);
         if (single)
         {
             payload.CopyTo(head.AsMemory(9));
@@ -87,9 +85,7 @@ internal static class MigrationWire
         if (payload.Length > 64 * 1024)
         {
             Span<byte> head = stackalloc byte[9];
-            head[0] = type;
-            BinaryPrimitives.WriteUInt32LittleEndian(head[1..], (uint)payload.Length);
-            BinaryPrimitives.WriteUInt32LittleEndian(head[5..], Crc32.HashToUInt32(payload));
+            Head(head, type, payload);
             s.Write(head);
             s.Write(payload);
             return;
@@ -103,11 +99,17 @@ internal static class MigrationWire
     public static void Append(MemoryStream buffer, byte type, ReadOnlySpan<byte> payload)
     {
         Span<byte> head = stackalloc byte[9];
+        Head(head, type, payload);
+        buffer.Write(head);
+        buffer.Write(payload);
+    }
+
+    // A record's 9-byte head: type, payload length, CRC-32 of the payload.
+    private static void Head(Span<byte> head, byte type, ReadOnlySpan<byte> payload)
+    {
         head[0] = type;
         BinaryPrimitives.WriteUInt32LittleEndian(head[1..], (uint)payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(head[5..], Crc32.HashToUInt32(payload));
-        buffer.Write(head);
-        buffer.Write(payload);
     }
 
     /// <summary>A receive buffer that grows to the largest record read and is reused (no allocation per record).</summary>
