@@ -136,8 +136,14 @@ public sealed partial class VolumeGroup : IDisposable
                 }
                 foreach (long x in torn)
                 {
-                    // The leg reads would use keeps the region; the others follow it.
-                    int keep = seg.Areas.ToList().FindIndex(a => !a.Stale && !(a.DirtyRegions?.Contains(x) ?? false));
+                    // The leg reads would use keeps the region; the others follow it. That is the first
+                    // up-to-date leg whose PV is here: a leg on a PV that is away (its node died
+                    // with the writer) cannot be read, and keeping it would leave the region with
+                    // no readable copy (every present leg marked out of date).
+                    bool UpToDate(AreaEntry a) => !a.Stale && !(a.DirtyRegions?.Contains(x) ?? false);
+                    int keep = seg.Areas.ToList().FindIndex(a => UpToDate(a) && _pvs.TryGetValue(a.Pv, out var p) && !p.Failed);
+                    if (keep < 0)
+                        keep = seg.Areas.ToList().FindIndex(UpToDate);
                     if (keep < 0)
                         continue;
                     for (int i = 0; i < seg.Areas.Count; i++)

@@ -235,6 +235,43 @@ public sealed class IntegrityTests : IDisposable
         Assert.All(await _pool.OpenPvsAsync([0, 1]), p => Assert.Equal(0, p.RecoveredRegions)); // a clean close clears the marks
     }
 
+    [Fact]
+    public async Task Regions_in_flight_when_the_writer_died_stay_readable_when_the_first_legs_pv_died_with_it()
+    {
+        // Three PVs; the mirror's first leg is on the PV that goes away with the writer (as when a
+        // node running the guest dies): the surviving leg must keep the torn regions, not be
+        // marked out of date behind a leg that cannot be read.
+        var (vg, pvs) = await _pool.CreateVgAsync(3);
+        var entry = await vg.CreateLvAsync("d", 4 * Extent, new LvLayout(SegmentType.Mirror, 2));
+        var seg = Assert.Single(entry.Segments);
+        int first = pvs.FindIndex(p => p.Id == seg.Areas[0].Pv);
+        var model = Pattern((int)(4 * Extent), 3);
+        using (var lv = vg.OpenLv("d"))
+        {
+            await lv.WriteAsync(0, model);
+            await lv.FlushAsync();
+            var late = Pattern((int)Extent, 4); // in flight at the kill: no flush covers it
+            await lv.WriteAsync(Extent, late);
+            late.CopyTo(model, Extent);
+        }
+        _pool.KillAll();
+        var present = await _pool.OpenPvsAsync([.. Enumerable.Range(0, 3).Where(i => i != first)]);
+        Assert.Contains(present, p => p.RecoveredRegions > 0);
+        using var vg2 = _pool.Track(await VolumeGroup.OpenAsync("vg0", present));
+        var survivor = vg2.Metadata.FindLv("d")!.Segments[0].Areas[1];
+        Assert.True(survivor.DirtyRegions is null || survivor.DirtyRegions.Count == 0, $"the surviving leg was marked out of date in regions {string.Join(',', survivor.DirtyRegions ?? [])}");
+        using var lv2 = vg2.OpenLv("d");
+        var back = new byte[model.Length];
+        await lv2.ReadAsync(0, back); // every region readable, from the surviving leg
+        Assert.Empty(lv2.IntegrityEvents);
+        Assert.Equal(model.AsSpan(0, (int)Extent).ToArray(), back.AsSpan(0, (int)Extent).ToArray());
+        for (long b = Extent; b < model.Length; b += 4096)
+        {
+            var block = back.AsSpan((int)b, 4096);
+            Assert.True(block.SequenceEqual(model.AsSpan((int)b, 4096)) || block.SequenceEqual(Pattern((int)(4 * Extent), 3).AsSpan((int)b, 4096)), $"block at {b} is neither the old nor the new data");
+        }
+    }
+
     private sealed class SyncProgress(Action<long> report) : IProgress<long>
     {
         public void Report(long value) => report(value);
